@@ -1,0 +1,83 @@
+# readoutd: one Makefile, one module.mk fragment per folder.
+#
+#   make run     install what is missing, build, start readoutd on the emulated card
+#   make test    install what is missing, build, run every test
+#   make asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make tsan    the test suite under ThreadSanitizer
+#   make bench   performance figures next to their baselines (not part of test)
+
+SAN ?=
+ifeq ($(SAN),)
+BUILD ?= build
+else
+BUILD ?= build/$(SAN)
+endif
+
+CC ?= gcc
+PKGS := libzmq libprotobuf-c yaml-0.1
+CPPFLAGS += -D_GNU_SOURCE -Iserver -Iclients -I$(BUILD)/gen
+CFLAGS ?= -O2 -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer
+LDFLAGS += -pthread
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm
+
+ifeq ($(SAN),asan)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(SAN),tsan)
+CFLAGS += -fsanitize=thread
+LDFLAGS += -fsanitize=thread
+endif
+
+BIN := $(BUILD)/bin
+OBJ := $(BUILD)/obj
+GEN := $(BUILD)/gen
+
+.PHONY: all deps run test unit integration asan tsan bench clean format
+all: binaries
+
+include proto/module.mk
+include server/module.mk
+include clients/module.mk
+include tests/module.mk
+
+binaries: $(BINARIES)
+
+$(OBJ)/%.o: %.c | deps $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Packages a fresh Debian 12 machine lacks. Installed with apt-get (sudo when
+# not root); a no-op once they are there.
+DEBS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
+	libyaml-dev libcriterion-dev
+deps:
+	@missing=; for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "make deps: installing$$missing"; \
+		if [ "$$(id -u)" -eq 0 ]; then sudo=; else sudo=sudo; fi; \
+		$$sudo apt-get update -qq && \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $$missing; \
+	fi
+
+RUN_CONFIG ?= config/readoutd.yaml
+run: binaries
+	$(BIN)/readoutd -c $(RUN_CONFIG)
+
+asan:
+	$(MAKE) SAN=asan test
+tsan:
+	$(MAKE) SAN=tsan test
+
+clean:
+	rm -rf build
+
+format:
+	clang-format -i $(shell git ls-files '*.c' '*.h')

@@ -1,0 +1,14 @@
+# readoutctl and the client library the consumers share.
+CLIENT_SRCS := clients/rdoclient.c clients/json.c
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ) $(OBJ)/server/util.o
+CLIENT_LIB := $(BUILD)/lib/librdoclient.a
+
+$(CLIENT_LIB): $(CLIENT_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/readoutctl: $(OBJ)/clients/readoutctl.o $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BINARIES += $(BIN)/readoutctl

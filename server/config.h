@@ -1,0 +1,45 @@
+/*
+ * Configuration files: the server config (config/readoutd.yaml) and register
+ * maps (config/regmaps/). The only module that includes libyaml. Every error
+ * names the place and the expected form:
+ *   readoutd.yaml:7:12: card.sim.links: expected an integer, got "twelve"
+ * Unknown keys are errors too, so that a typo never silently means a default.
+ */
+#ifndef RDO_CONFIG_H
+#define RDO_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "card.h"
+#include "regmap.h"
+
+#define RDO_MAX_ENDPOINTS 8
+#define RDO_ENDPOINT_MAX 256
+
+#define RDO_DEFAULT_CONFIG "config/readoutd.yaml"
+#define RDO_DEFAULT_CONTROL_TCP "tcp://127.0.0.1:5570"
+#define RDO_DEFAULT_CONTROL_IPC "ipc:///tmp/readoutd.ctl"
+
+/* Everything the server config sets. Plain value. */
+struct rdo_server_opts {
+	char config_file[PATH_MAX];
+	char regmap_file[PATH_MAX]; /* resolved against the config file's folder */
+	struct rdo_card_opts card;
+	bool force; /* start despite an identity or firmware mismatch */
+	char control_bind[RDO_MAX_ENDPOINTS][RDO_ENDPOINT_MAX];
+	size_t ncontrol_bind;
+	int log_level; /* LOG_* */
+};
+
+/* Defaults: the emulated card, its map, control on loopback tcp and ipc. */
+void rdo_server_opts_init(struct rdo_server_opts *o);
+
+/* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */
+int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size_t errlen);
+
+/* Load a register map file. NULL with "file:line:col: ..." in `err`; caller owns the map. */
+struct rdo_regmap *rdo_config_load_regmap(const char *file, char *err, size_t errlen);
+
+#endif

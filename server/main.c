@@ -1,0 +1,229 @@
+/*
+ * readoutd: open the card, check it is the card the register map describes,
+ * and serve control requests until SIGINT or SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "card.h"
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "regmap.h"
+#include "util.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: readoutd [-c FILE] [--bind ENDPOINT]... [--force] [--log-level LEVEL]\n"
+		"\n"
+		"Serve a readout card's registers over ZeroMQ.\n"
+		"\n"
+		"  -c, --config FILE      server config (default %s)\n"
+		"  -b, --bind ENDPOINT    control endpoint, instead of the config's; repeatable\n"
+		"                         (tcp://127.0.0.1:PORT, tcp://127.0.0.1:* for any port,\n"
+		"                         ipc:///path)\n"
+		"  -f, --force            start even if the card's identity or firmware does not\n"
+		"                         match the register map\n"
+		"  -l, --log-level LEVEL  err, warning, notice, info (default) or debug\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          print the version\n"
+		"\n"
+		"Logs go to stderr with syslog priority prefixes. Once serving, readoutd logs\n"
+		"\"ready: ...\" with every bound endpoint. SIGINT and SIGTERM stop it.\n",
+		RDO_DEFAULT_CONFIG);
+}
+
+static const char *fw_string(uint64_t fw, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%u.%u.%u (0x%08llx)", (unsigned)(fw >> 24) & 0xff,
+		 (unsigned)(fw >> 16) & 0xff, (unsigned)fw & 0xffff, (unsigned long long)fw);
+	return buf;
+}
+
+/*
+ * The card must be the one the map describes: identity equal, firmware in the
+ * supported range. A mismatch is an error unless forced, then a warning.
+ */
+static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, bool force)
+{
+	int mismatches = 0;
+	uint64_t want, min, max, got = 0;
+	const struct rdo_reg *r = rdo_regmap_identity(map, &want);
+	const char *verdict = force ? "continuing because of --force" : "refusing to start";
+	int level = force ? LOG_WARNING : LOG_ERR;
+	if (r) {
+		rdo_card_read(card, r->bar, r->offset, r->width, &got);
+		if (got != want) {
+			rdo_log(level,
+				"card %s: identity %s reads 0x%llx, but register map %s (%s) is for "
+				"cards with 0x%llx: %s. Use the map for this card (card.regmap in "
+				"the config), or --force",
+				card->name, r->name, (unsigned long long)got, rdo_regmap_name(map),
+				rdo_regmap_source(map), (unsigned long long)want, verdict);
+			mismatches++;
+		}
+	}
+	r = rdo_regmap_firmware(map, &min, &max);
+	if (r) {
+		char a[40], b[40], c[40];
+		rdo_card_read(card, r->bar, r->offset, r->width, &got);
+		if (got < min || got > max) {
+			rdo_log(level,
+				"card %s: firmware %s is not supported by register map %s (%s), "
+				"which supports %s to %s: %s. Load a map for this firmware, or "
+				"--force",
+				card->name, fw_string(got, a, sizeof(a)), rdo_regmap_name(map),
+				rdo_regmap_source(map), fw_string(min, b, sizeof(b)),
+				fw_string(max, c, sizeof(c)), verdict);
+			mismatches++;
+		}
+	}
+	return mismatches && !force ? -EPERM : 0;
+}
+
+static int stop_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "bind", required_argument, NULL, 'b' },
+		{ "force", no_argument, NULL, 'f' },	    { "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config = RDO_DEFAULT_CONFIG, *level = NULL;
+	const char *binds[RDO_MAX_ENDPOINTS];
+	size_t nbinds = 0;
+	bool force = false;
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:b:fl:hV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'b':
+			if (nbinds == RDO_MAX_ENDPOINTS) {
+				fprintf(stderr, "readoutd: at most %d --bind endpoints\n",
+					RDO_MAX_ENDPOINTS);
+				return 2;
+			}
+			binds[nbinds++] = optarg;
+			break;
+		case 'f':
+			force = true;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("readoutd %s (protocol %d)\n", RDO_VERSION, RDO_PROTOCOL_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "readoutd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+
+	struct rdo_server_opts o;
+	char err[512];
+	rdo_server_opts_init(&o);
+	if (rdo_config_load(config, &o, err, sizeof(err))) {
+		rdo_err("%s", err);
+		return 1;
+	}
+	if (level && (o.log_level = rdo_log_level_parse(level)) < 0) {
+		fprintf(stderr, "readoutd: --log-level: expected err, warning, notice, info or "
+				"debug, got \"%s\"\n",
+			level);
+		return 2;
+	}
+	rdo_log_set_level(o.log_level);
+	for (size_t i = 0; i < nbinds; i++)
+		rdo_strlcpy(o.control_bind[i], binds[i], RDO_ENDPOINT_MAX);
+	if (nbinds)
+		o.ncontrol_bind = nbinds;
+	o.force |= force;
+
+	int rc = 1;
+	struct rdo_regmap *map = rdo_config_load_regmap(o.regmap_file, err, sizeof(err));
+	if (!map) {
+		rdo_err("%s", err);
+		return 1;
+	}
+	struct rdo_card *card = rdo_card_open(&o.card);
+	if (!card)
+		goto out_map;
+	if (rdo_regmap_bind_bars(map, card->nbars, card->bar_size, err, sizeof(err))) {
+		rdo_err("register map %s does not fit card %s: %s", o.regmap_file, card->name, err);
+		goto out_card;
+	}
+	if (check_identity(card, map, o.force))
+		goto out_card;
+
+	int stop_fd = stop_signals();
+	if (stop_fd < 0) {
+		rdo_err("cannot watch SIGINT/SIGTERM: %s", strerror(errno));
+		goto out_card;
+	}
+	void *zctx = zmq_ctx_new();
+	if (!zctx) {
+		rdo_err("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
+		goto out_signals;
+	}
+	struct rdo_control_info info = { .backend = o.card.backend, .forced = o.force };
+	struct rdo_control *ctl = rdo_control_create(zctx, card, map, &info);
+	if (!ctl)
+		goto out_zmq;
+	char ready[RDO_MAX_ENDPOINTS * RDO_ENDPOINT_MAX] = "";
+	for (size_t i = 0; i < o.ncontrol_bind; i++) {
+		char bound[RDO_ENDPOINT_MAX];
+		if (rdo_control_bind(ctl, o.control_bind[i], bound, sizeof(bound)))
+			goto out_control;
+		snprintf(ready + strlen(ready), sizeof(ready) - strlen(ready), " %s", bound);
+	}
+	rdo_info("ready: card %s, map %s (%zu registers), control on%s", card->name,
+		 rdo_regmap_name(map), rdo_regmap_count(map), ready);
+	if (rdo_control_run(ctl, stop_fd) == 0) {
+		uint64_t served, refused;
+		rdo_control_counters(ctl, &served, &refused);
+		rdo_info("stopping: %llu requests served, %llu refused", (unsigned long long)served,
+			 (unsigned long long)refused);
+		rc = 0;
+	}
+out_control:
+	rdo_control_destroy(&ctl);
+out_zmq:
+	zmq_ctx_term(zctx);
+out_signals:
+	close(stop_fd);
+out_card:
+	rdo_card_close(&card);
+out_map:
+	rdo_regmap_destroy(&map);
+	return rc;
+}

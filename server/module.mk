@@ -1,0 +1,15 @@
+# The daemon. Everything but main.c goes into a library that tests link too.
+SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c \
+	server/regmap.c server/config.c server/control.c
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
+SERVER_LIB := $(BUILD)/lib/libreadoutd.a
+
+$(SERVER_LIB): $(SERVER_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(BIN)/readoutd: $(OBJ)/server/main.o $(SERVER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BINARIES += $(BIN)/readoutd

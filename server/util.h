@@ -1,0 +1,34 @@
+/*
+ * Small helpers shared by the server and the clients. Thread-safe.
+ */
+#ifndef RDO_UTIL_H
+#define RDO_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RDO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define RDO_VERSION "0.1.0"
+#define RDO_PROTOCOL_VERSION 1
+
+/*
+ * Parse an unsigned integer: decimal, 0x hex or 0b binary, with optional '_'
+ * digit separators ("0x1234_5678"). The whole string must be the number.
+ * 0, or -EINVAL (not a number) / -ERANGE (more than 64 bits).
+ */
+int rdo_parse_u64(const char *s, uint64_t *out);
+
+/* Mask of the `width` low bits; width 64 gives all ones. */
+static inline uint64_t rdo_mask(unsigned width)
+{
+	return width >= 64 ? UINT64_MAX : ((uint64_t)1 << width) - 1;
+}
+
+/* Monotonic time in nanoseconds. */
+uint64_t rdo_now_ns(void);
+
+/* Copy a string into `dst` of `size` bytes: truncates, always terminates. */
+void rdo_strlcpy(char *dst, const char *src, size_t size);
+
+#endif
