@@ -105,7 +105,8 @@ static int get_u64(struct ydoc *y, const yaml_node_t *n, const char *path, uint6
 	if (rc == -ERANGE)
 		return yfail(y, n, "%s: %s does not fit in 64 bits", path, scalar(n));
 	if (rc)
-		return yfail(y, n, "%s: expected an integer (decimal, 0x hex or 0b binary), got \"%s\"",
+		return yfail(y, n, "%s: expected an integer, got \"%s\" (write decimal, 0x hex or 0b "
+			     "binary)",
 			     path, scalar(n));
 	return 0;
 }

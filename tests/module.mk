@@ -1,0 +1,44 @@
+# Tests: criterion unit tests per module (tests/unit/test_<module>.c) and
+# integration tests that start a real readoutd (tests/integration/).
+# Each test_*.c is its own criterion binary.
+TEST_CPPFLAGS := -Itests -DRDO_BIN_DIR='"$(abspath $(BIN))"' -DRDO_SOURCE_DIR='"$(CURDIR)"'
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BIN)/tests/unit_%,$(wildcard tests/unit/test_*.c))
+INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BIN)/tests/integration_%, \
+	$(wildcard tests/integration/test_*.c))
+HARNESS_OBJ := $(OBJ)/tests/harness.o
+
+$(OBJ)/tests/%.o: tests/%.c | deps $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BIN)/tests/unit_%: $(OBJ)/tests/unit/%.o $(SERVER_LIB) $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+$(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
+
+# Criterion forks a process per test; -j1 keeps two cores free for the
+# daemons the integration tests start.
+CRITERION_FLAGS ?= --jobs 1
+test: binaries $(TESTS)
+	@fail=0; for t in $(TESTS); do \
+		echo "== $$t"; \
+		$$t $(CRITERION_FLAGS) || fail=1; \
+	done; \
+	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; \
+	echo "make test: all test binaries passed"
+
+# Benchmarks: tests/bench/bench_*.c, each a program printing
+# "bench <name> <value> <unit> baseline <value> ratio <value>" lines.
+BENCHES := $(patsubst tests/bench/%.c,$(BIN)/tests/%,$(wildcard tests/bench/bench_*.c))
+
+$(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(HARNESS_OBJ) $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: binaries $(BENCHES)
+	@for b in $(BENCHES); do $$b || exit 1; done

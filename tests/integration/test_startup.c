@@ -1,0 +1,159 @@
+/*
+ * Integration: readoutd start-up. A bad config or register map, or a card the
+ * map does not describe, stops it before it serves, with the place and the
+ * fix in the log; --force overrides only the identity check.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct rdo_daemon d;
+
+/* Start with `config`; expect exit status 1 and `why` in the log. */
+static void expect_refusal(const char *config, const char *why)
+{
+	cr_assert_eq(rdo_daemon_start(&d, config, NULL), -1, "readoutd started with a bad config");
+	cr_assert_eq(d.exit_status, 1);
+	char *log = rdo_daemon_log(&d);
+	cr_assert(strstr(log, why), "log lacks \"%s\":\n%s", why, log);
+	cr_assert(strstr(log, "<3>readoutd: "), "error without priority prefix:\n%s", log);
+	free(log);
+}
+
+Test(startup, wrong_type_names_file_line_column)
+{
+	expect_refusal("card:\n"
+		       "  regmap: @MAP@/rdo-sim.yaml\n"
+		       "  sim:\n"
+		       "    links: twelve\n",
+		       "config.yaml:4:12: card.sim.links: expected an integer, got \"twelve\"");
+}
+
+Test(startup, unknown_key_lists_the_allowed_ones)
+{
+	expect_refusal("card:\n  regmapp: x.yaml\n",
+		       "config.yaml:2:3: card.regmapp: unknown key (expected one of: name, "
+		       "backend, address, regmap, force, sim)");
+}
+
+Test(startup, invalid_yaml)
+{
+	expect_refusal("card: [ unclosed\n", "config.yaml:2:1: not valid YAML");
+}
+
+Test(startup, missing_register_map)
+{
+	expect_refusal("card: { regmap: /nonexistent/map.yaml }\n",
+		       "/nonexistent/map.yaml: cannot open");
+}
+
+/* Write a register map into the daemon's folder-to-be and point the config at it. */
+static void expect_map_refusal(const char *map, const char *why)
+{
+	char path[] = "/tmp/rdo-map-XXXXXX.yaml";
+	int fd = mkstemps(path, 5);
+	cr_assert_geq(fd, 0);
+	FILE *f = fdopen(fd, "w");
+	fputs(map, f);
+	fclose(f);
+	char config[512];
+	snprintf(config, sizeof(config),
+		 "card: { regmap: %s }\ncontrol: { bind: [ \"tcp://127.0.0.1:*\" ] }\n", path);
+	expect_refusal(config, why);
+	unlink(path);
+}
+
+Test(startup, map_with_duplicate_names)
+{
+	expect_map_refusal("map: bad\n"
+			   "banks:\n"
+			   "  - name: a\n"
+			   "    bar: 0\n"
+			   "    base: 0\n"
+			   "    registers:\n"
+			   "      - { name: x, offset: 0 }\n"
+			   "      - { name: x, offset: 4 }\n",
+			   ":8:9: register a.x is defined twice");
+}
+
+Test(startup, map_with_overlapping_fields)
+{
+	expect_map_refusal("map: bad\n"
+			   "banks:\n"
+			   "  - name: a\n"
+			   "    bar: 0\n"
+			   "    base: 0\n"
+			   "    registers:\n"
+			   "      - name: x\n"
+			   "        offset: 0\n"
+			   "        fields:\n"
+			   "          - { name: f, bits: \"7:0\" }\n"
+			   "          - { name: g, bits: \"9:4\" }\n",
+			   ":7:9: a.x: field g (bits 9:4) overlaps field f (bits 7:0)");
+}
+
+Test(startup, map_outside_the_bar)
+{
+	expect_map_refusal("map: big\n"
+			   "banks:\n"
+			   "  - { name: a, bar: 0, base: 0x10000, registers: [ { name: x, offset: 0 } ] }\n",
+			   "a.x: offset 0x10000 is outside BAR 0");
+}
+
+static const char unsupported_firmware[] = "card:\n"
+					   "  regmap: @MAP@/rdo-sim.yaml\n"
+					   "  sim: { firmware: 0x01030000 }\n"
+					   "control: { bind: [ \"tcp://127.0.0.1:*\" ] }\n";
+
+Test(startup, unsupported_firmware_refuses_to_start)
+{
+	expect_refusal(unsupported_firmware,
+		       "firmware 1.3.0 (0x01030000) is not supported by register map rdo-sim");
+}
+
+Test(startup, wrong_identity_refuses_to_start)
+{
+	expect_refusal("card:\n"
+		       "  regmap: @MAP@/rdo-sim.yaml\n"
+		       "  sim: { identity: 0x12345678 }\n",
+		       "identity id.identity reads 0x12345678");
+}
+
+Test(startup, force_starts_despite_a_mismatch)
+{
+	const char *const args[] = { "--force", NULL };
+	cr_assert_eq(rdo_daemon_start(&d, unsupported_firmware, args), 0);
+	char *log = rdo_daemon_log(&d);
+	cr_assert(strstr(log, "<4>readoutd: card sim0: firmware 1.3.0"), "no warning:\n%s", log);
+	free(log);
+	struct rdo_output o;
+	cr_assert_eq(rdo_run(&o, "readoutctl -e %s info", d.tcp), 0);
+	cr_assert(strstr(o.out, "FORCED"), "%s", o.out);
+	cr_assert_eq(rdo_daemon_stop(&d), 0);
+}
+
+Test(startup, the_default_config_starts)
+{
+	/* config/readoutd.yaml as shipped, with the control endpoints moved aside. */
+	char config[PATH_MAX];
+	snprintf(config, sizeof(config), "%s/config/readoutd.yaml", rdo_source_dir());
+	const char *const args[] = { "--bind", "tcp://127.0.0.1:*", NULL };
+	char text[4096];
+	FILE *f = fopen(config, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* Keep its regmap reference working from the temporary folder. */
+	char *ref = strstr(text, "regmap: regmaps/");
+	cr_assert_not_null(ref);
+	char fixed[8192];
+	snprintf(fixed, sizeof(fixed), "%.*sregmap: @MAP@/%s", (int)(ref - text), text,
+		 ref + strlen("regmap: regmaps/"));
+	cr_assert_eq(rdo_daemon_start(&d, fixed, args), 0, "%s", rdo_daemon_log(&d));
+	cr_assert_eq(rdo_daemon_stop(&d), 0);
+}
