@@ -21,7 +21,8 @@ const char rdo_default_test_config[] = "log_level: info\n"
 
 const char *rdo_bin_dir(void)
 {
-	return RDO_BIN_DIR;
+	const char *dir = getenv("RDO_BIN_DIR");
+	return dir && dir[0] ? dir : RDO_BIN_DIR;
 }
 
 const char *rdo_source_dir(void)
@@ -109,7 +110,7 @@ int rdo_daemon_start(struct rdo_daemon *d, const char *config, const char *const
 	fclose(f);
 
 	char exe[PATH_MAX];
-	snprintf(exe, sizeof(exe), "%s/readoutd", RDO_BIN_DIR);
+	snprintf(exe, sizeof(exe), "%s/readoutd", rdo_bin_dir());
 	const char *argv[32] = { exe, "-c", d->config };
 	size_t argc = 3;
 	for (size_t i = 0; args && args[i] && argc < 31; i++)
@@ -189,7 +190,7 @@ int rdo_run(struct rdo_output *o, const char *fmt, ...)
 	snprintf(out, sizeof(out), "/tmp/rdo-run-%d.out", (int)getpid());
 	snprintf(err, sizeof(err), "/tmp/rdo-run-%d.err", (int)getpid());
 	snprintf(shell, sizeof(shell), "PATH=\"%s:$PATH\"; { %s ; } >%s 2>%s </dev/null",
-		 RDO_BIN_DIR, cmd, out, err);
+		 rdo_bin_dir(), cmd, out, err);
 	int status = system(shell);
 	o->status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 	char *s = read_file(out);

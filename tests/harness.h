@@ -59,7 +59,10 @@ struct rdo_output {
  */
 int rdo_run(struct rdo_output *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Paths of the build, for tests that exec binaries themselves. */
+/*
+ * Paths of the build, for tests that exec binaries themselves. $RDO_BIN_DIR
+ * overrides the bin folder (make tsan points it at the TSan daemon).
+ */
 const char *rdo_bin_dir(void);
 const char *rdo_source_dir(void);
 

@@ -24,10 +24,12 @@ TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 # Criterion forks a process per test; -j1 keeps two cores free for the
 # daemons the integration tests start.
 CRITERION_FLAGS ?= --jobs 1
+# The readoutd and readoutctl the integration tests run (make tsan swaps them).
+TEST_DAEMON_DIR ?= $(abspath $(BIN))
 test: binaries $(TESTS)
 	@fail=0; for t in $(TESTS); do \
 		echo "== $$t"; \
-		$$t $(CRITERION_FLAGS) || fail=1; \
+		RDO_BIN_DIR=$(TEST_DAEMON_DIR) $$t $(CRITERION_FLAGS) || fail=1; \
 	done; \
 	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all test binaries passed"
