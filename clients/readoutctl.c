@@ -152,7 +152,9 @@ static void print_values(const Rdo__Reply *r, bool list)
 		}
 		if (v->has_value)
 			print_hex(v->value, v->width);
-		else
+		if (v->has_value && v->n_fields == 0 && !v->symbol[0] && v->value > 9)
+			printf(" (%llu)", (unsigned long long)v->value);
+		else if (!v->has_value)
 			printf("%-*s", (int)(v->width + 3) / 4 + 2, list ? "-" : "(written)");
 		if (v->symbol[0])
 			printf(" %s", v->symbol);

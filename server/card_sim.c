@@ -123,6 +123,18 @@ static uint32_t sim_temperature(uint64_t now_ns)
 	return (uint32_t)(45000.0 + 4000.0 * sin(2.0 * M_PI * t / 60.0) + jitter);
 }
 
+/* Take a temperature sample and keep the highest since reset. */
+static uint64_t sim_sample_temperature(struct sim_card *s, uint64_t now_ns)
+{
+	uint64_t t = sim_temperature(now_ns);
+	uint64_t max = get(s, R_TEMP_MAX);
+	while (t > max && !atomic_compare_exchange_weak_explicit(&s->reg[R_TEMP_MAX], &max, t,
+								 memory_order_relaxed,
+								 memory_order_relaxed)) /* independent */
+		;
+	return t;
+}
+
 static void sim_check_links(struct sim_card *s)
 {
 	uint64_t down = get(s, R_LINK_ENABLE) & get(s, R_FAULT_LINK_DOWN);
@@ -141,15 +153,11 @@ static uint64_t sim_read(struct rdo_card *card, unsigned bar, uint64_t off, unsi
 	switch (r) {
 	case R_RESET:
 		return 0;
-	case R_TEMPERATURE: {
-		uint64_t t = sim_temperature(now);
-		uint64_t max = get(s, R_TEMP_MAX);
-		while (t > max && !atomic_compare_exchange_weak_explicit(
-					  &s->reg[R_TEMP_MAX], &max, t, memory_order_relaxed,
-					  memory_order_relaxed)) /* independent register */
-			;
-		return t;
-	}
+	case R_TEMPERATURE:
+		return sim_sample_temperature(s, now);
+	case R_TEMP_MAX:
+		sim_sample_temperature(s, now);
+		return get(s, R_TEMP_MAX);
 	case R_UPTIME:
 		return (now - atomic_load_explicit(&s->reset_ns, memory_order_relaxed)) /
 		       1000000000u; /* independent */

@@ -213,6 +213,23 @@ static Rdo__RegValue *new_value(struct call *c, const char *name, const struct r
 	return v;
 }
 
+/* The field list of `v` without values, for registers that are not read. */
+static int name_fields(struct call *c, Rdo__RegValue *v, const struct rdo_reg *r)
+{
+	v->fields = anew(c, (r->nfields ? r->nfields : 1) * sizeof(*v->fields));
+	if (!v->fields)
+		return -1;
+	for (size_t i = 0; i < r->nfields; i++) {
+		Rdo__FieldValue *fv = anew(c, sizeof(*fv));
+		if (!fv)
+			return -1;
+		rdo__field_value__init(fv);
+		fv->name = r->fields[i].name;
+		v->fields[v->n_fields++] = fv;
+	}
+	return 0;
+}
+
 /* Fill in the value of `v` from the register's content `reg`, field by field. */
 static int set_value(struct call *c, Rdo__RegValue *v, const struct rdo_target *t, uint64_t reg)
 {
@@ -225,22 +242,14 @@ static int set_value(struct call *c, Rdo__RegValue *v, const struct rdo_target *
 		return 0;
 	}
 	v->value = reg;
-	if (!t->reg || t->reg->nfields == 0)
-		return 0;
-	v->fields = anew(c, t->reg->nfields * sizeof(*v->fields));
-	if (!v->fields)
-		return -1;
-	for (size_t i = 0; i < t->reg->nfields; i++) {
+	if (!t->reg || name_fields(c, v, t->reg))
+		return t->reg ? -1 : 0;
+	for (size_t i = 0; i < v->n_fields; i++) {
 		const struct rdo_field *f = &t->reg->fields[i];
-		Rdo__FieldValue *fv = anew(c, sizeof(*fv));
-		if (!fv)
-			return -1;
-		rdo__field_value__init(fv);
-		fv->name = f->name;
+		Rdo__FieldValue *fv = v->fields[i];
 		fv->value = rdo_field_get(f, reg);
 		const char *sym = rdo_field_symbol(f, fv->value);
 		fv->symbol = (char *)(sym ? sym : "");
-		v->fields[v->n_fields++] = fv;
 	}
 	return 0;
 }
@@ -487,10 +496,10 @@ static int do_list(struct call *c, const Rdo__RegListRequest *rq)
 		if (!v)
 			return oom(c);
 		v->access = (Rdo__Access)r->access;
-		if (!rq->no_values && readable(&t) && set_value(c, v, &t, card_read(c, &t)))
+		int rc = !rq->no_values && readable(&t) ? set_value(c, v, &t, card_read(c, &t))
+							 : name_fields(c, v, r);
+		if (rc)
 			return oom(c);
-		if (!v->has_value && set_value(c, v, &t, 0) == 0)
-			v->has_value = false; /* the field list, without values */
 		vals->regs[vals->n_regs++] = v;
 	}
 	if (vals->n_regs == 0 && pattern)

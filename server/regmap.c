@@ -251,10 +251,10 @@ static int check_def(const char *full, const struct rdo_reg_def *def, char *err,
 		for (size_t j = 0; j < i; j++) {
 			const struct rdo_field *g = &def->fields[j];
 			if (strcmp(f->name, g->name) == 0)
-				return fail(err, errlen, -EEXIST, "%s: field \"%s\" is defined twice",
+				return fail(err, errlen, -EINVAL, "%s: field \"%s\" is defined twice",
 					    full, f->name);
 			if (rdo_field_mask(f) & rdo_field_mask(g))
-				return fail(err, errlen, -EEXIST,
+				return fail(err, errlen, -EINVAL,
 					    "%s: field %s (bits %u:%u) overlaps field %s "
 					    "(bits %u:%u)",
 					    full, f->name, f->msb, f->lsb, g->name, g->msb, g->lsb);
@@ -272,7 +272,7 @@ static int check_def(const char *full, const struct rdo_reg_def *def, char *err,
 					    rdo_field_width(f));
 			for (size_t u = 0; u < v; u++)
 				if (strcmp(e->name, f->values[u].name) == 0)
-					return fail(err, errlen, -EEXIST,
+					return fail(err, errlen, -EINVAL,
 						    "%s.%s: value \"%s\" is defined twice", full,
 						    f->name, e->name);
 		}
@@ -377,10 +377,12 @@ int rdo_regmap_add_reg(struct rdo_regmap *map, const char *bank, const struct rd
 	rc = check_bar_bounds(map, &candidate, err, errlen);
 	if (rc)
 		return rc;
-	uint64_t lo = candidate.offset, hi = lo + def->width / 8;
+	/* Inclusive ends: an aligned register ending at 2^64 must not wrap to 0. */
+	uint64_t lo = candidate.offset, last = lo + def->width / 8 - 1;
 	for (size_t i = 0; i < map->nregs; i++) {
 		const struct rdo_reg *o = map->by_addr[i];
-		if (o->bar == candidate.bar && o->offset < hi && lo < o->offset + o->width / 8)
+		if (o->bar == candidate.bar && o->offset <= last &&
+		    lo <= o->offset + o->width / 8 - 1)
 			return fail(err, errlen, -EEXIST,
 				    "register %s at bar%u:0x%llx overlaps %s at bar%u:0x%llx", full,
 				    candidate.bar, (unsigned long long)lo, o->name, o->bar,

@@ -17,7 +17,7 @@ int rdo_parse_u64(const char *s, uint64_t *out)
 	uint64_t v = 0;
 	bool digits = false;
 	for (; *s; s++) {
-		if (*s == '_' && digits)
+		if (*s == '_' && digits && s[1] && s[1] != '_')
 			continue;
 		unsigned d;
 		if (*s >= '0' && *s <= '9')
