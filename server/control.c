@@ -714,8 +714,11 @@ int rdo_control_bind(struct rdo_control *ctl, const char *endpoint, char *bound,
 	return 0;
 }
 
-/* Receive one message, answer it. Envelope frames go back in front of the reply. */
-static void serve_one(struct rdo_control *ctl)
+/*
+ * Receive one message, answer it. Envelope frames go back in front of the
+ * reply. False when no message was waiting.
+ */
+static bool serve_one(struct rdo_control *ctl)
 {
 	zmq_msg_t frames[MAX_FRAMES];
 	size_t n = 0;
@@ -725,6 +728,8 @@ static void serve_one(struct rdo_control *ctl)
 		zmq_msg_init(m);
 		if (zmq_msg_recv(m, ctl->router, ZMQ_DONTWAIT) < 0) {
 			zmq_msg_close(m);
+			if (n == 0)
+				return false;
 			break;
 		}
 		bool more = zmq_msg_more(m);
@@ -742,7 +747,7 @@ static void serve_one(struct rdo_control *ctl)
 		ctl->refused++;
 		for (size_t i = 0; i < n; i++)
 			zmq_msg_close(&frames[i]);
-		return;
+		return true;
 	}
 	zmq_msg_t *payload = &frames[n - 1];
 	const void *reply;
@@ -751,6 +756,7 @@ static void serve_one(struct rdo_control *ctl)
 		zmq_msg_send(&frames[i], ctl->router, ZMQ_SNDMORE);
 	zmq_send(ctl->router, reply, len, 0);
 	zmq_msg_close(payload);
+	return true;
 }
 
 int rdo_control_run(struct rdo_control *ctl, int stop_fd)
@@ -766,16 +772,12 @@ int rdo_control_run(struct rdo_control *ctl, int stop_fd)
 			rdo_err("control: poll failed: %s", zmq_strerror(errno));
 			return -errno;
 		}
+		/* Answer what has arrived before stopping: a request never goes unanswered. */
+		if (items[0].revents & ZMQ_POLLIN)
+			while (serve_one(ctl))
+				;
 		if (items[1].revents & ZMQ_POLLIN)
 			return 0;
-		if (items[0].revents & ZMQ_POLLIN) {
-			int events;
-			size_t elen = sizeof(events);
-			do {
-				serve_one(ctl);
-				zmq_getsockopt(ctl->router, ZMQ_EVENTS, &events, &elen);
-			} while (events & ZMQ_POLLIN);
-		}
 	}
 }
 

@@ -154,6 +154,14 @@ bool rdo_daemon_alive(struct rdo_daemon *d)
 	return true;
 }
 
+void rdo_daemon_cleanup(struct rdo_daemon *d)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+	if (d->pid <= 0 && d->dir[0] && system(cmd) == 0)
+		d->dir[0] = '\0';
+}
+
 int rdo_daemon_stop(struct rdo_daemon *d)
 {
 	if (d->pid <= 0)
@@ -164,6 +172,8 @@ int rdo_daemon_stop(struct rdo_daemon *d)
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			d->pid = -1;
 			d->exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+			if (d->exit_status == 0)
+				rdo_daemon_cleanup(d);
 			return d->exit_status;
 		}
 		sleep_ms(10);

@@ -40,8 +40,14 @@ int rdo_daemon_start(struct rdo_daemon *d, const char *config, const char *const
 /* Is the daemon still running? */
 bool rdo_daemon_alive(struct rdo_daemon *d);
 
-/* SIGTERM, wait (at most 10 s, then SIGKILL); returns the exit status, -1 if killed. */
+/*
+ * SIGTERM, wait (at most 10 s, then SIGKILL); returns the exit status, -1 if
+ * killed. After a clean exit (0) the temporary folder is removed.
+ */
 int rdo_daemon_stop(struct rdo_daemon *d);
+
+/* Remove the temporary folder of a daemon that is not running. */
+void rdo_daemon_cleanup(struct rdo_daemon *d);
 
 /* The daemon's log so far; caller frees. */
 char *rdo_daemon_log(const struct rdo_daemon *d);

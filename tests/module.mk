@@ -42,5 +42,6 @@ $(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(HARNESS_OBJ) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+.SECONDARY: $(BENCHES:$(BIN)/tests/%=$(OBJ)/tests/bench/%.o)
 bench: binaries $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done

@@ -298,5 +298,6 @@ Test(readoutd, second_server_on_the_same_ipc_path_is_refused)
 	char *log = rdo_daemon_log(&second);
 	cr_assert(strstr(log, "in use by another running server"), "%s", log);
 	free(log);
+	rdo_daemon_cleanup(&second);
 	cr_assert_eq(ctl("info", d.ipc), 0, "first server lost its ipc endpoint: %s", o.err);
 }

@@ -22,6 +22,7 @@ static void expect_refusal(const char *config, const char *why)
 	cr_assert(strstr(log, why), "log lacks \"%s\":\n%s", why, log);
 	cr_assert(strstr(log, "<3>readoutd: "), "error without priority prefix:\n%s", log);
 	free(log);
+	rdo_daemon_cleanup(&d);
 }
 
 Test(startup, wrong_type_names_file_line_column)
