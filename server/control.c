@@ -192,6 +192,15 @@ static uint64_t card_read(struct call *c, const struct rdo_target *t)
 	return v;
 }
 
+/* A whole register the map declares for card info; 0 when it declares none. */
+static uint64_t read_reg(struct call *c, const struct rdo_reg *r)
+{
+	if (!r)
+		return 0;
+	struct rdo_target t = { .reg = r, .bar = r->bar, .offset = r->offset, .width = r->width };
+	return card_read(c, &t);
+}
+
 static Rdo__RegValue *new_value(struct call *c, const char *name, const struct rdo_target *t)
 {
 	Rdo__RegValue *v = anew(c, sizeof(*v));
@@ -290,13 +299,9 @@ static int do_info(struct call *c)
 	info->forced = ctl->info.forced;
 	info->server_version = RDO_VERSION;
 	uint64_t a, b;
-	const struct rdo_reg *r;
-	if ((r = rdo_regmap_identity(ctl->map, &a)))
-		info->identity = (uint32_t)card_read(c, &(struct rdo_target){ r, NULL, r->bar, r->offset, r->width });
-	if ((r = rdo_regmap_firmware(ctl->map, &a, &b)))
-		info->firmware = (uint32_t)card_read(c, &(struct rdo_target){ r, NULL, r->bar, r->offset, r->width });
-	if ((r = rdo_regmap_serial(ctl->map)))
-		info->serial = card_read(c, &(struct rdo_target){ r, NULL, r->bar, r->offset, r->width });
+	info->identity = (uint32_t)read_reg(c, rdo_regmap_identity(ctl->map, &a));
+	info->firmware = (uint32_t)read_reg(c, rdo_regmap_firmware(ctl->map, &a, &b));
+	info->serial = read_reg(c, rdo_regmap_serial(ctl->map));
 	info->bars = anew(c, RDO_CARD_MAX_BARS * sizeof(*info->bars));
 	if (!info->bars)
 		return oom(c);
