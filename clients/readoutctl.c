@@ -60,6 +60,14 @@ struct define_opts {
 
 static bool json_out;
 
+/* In the order of Rdo__Access. */
+static const char *const access_names[] = { "rw", "ro", "wo", "w1c" };
+
+static const char *access_name(Rdo__Access a)
+{
+	return (unsigned)a < RDO_ARRAY_SIZE(access_names) ? access_names[a] : "?";
+}
+
 static int usage_error(const char *fmt, const char *arg)
 {
 	fprintf(stderr, "readoutctl: ");
@@ -86,13 +94,12 @@ static void print_fields(const Rdo__RegValue *v)
 
 static void json_value(struct rdo_json *j, const Rdo__RegValue *v)
 {
-	static const char *const access[] = { "rw", "ro", "wo", "w1c" };
 	rdo_json_open(j, NULL, '{');
 	rdo_json_str(j, "name", v->name);
 	rdo_json_u64(j, "bar", v->bar);
 	rdo_json_u64(j, "offset", v->offset);
 	rdo_json_u64(j, "width", v->width);
-	rdo_json_str(j, "access", (unsigned)v->access < 4 ? access[v->access] : "?");
+	rdo_json_str(j, "access", access_name(v->access));
 	if (v->msb || v->lsb || v->symbol[0]) {
 		rdo_json_u64(j, "msb", v->msb);
 		rdo_json_u64(j, "lsb", v->lsb);
@@ -134,7 +141,6 @@ static void print_values(const Rdo__Reply *r, bool list)
 		rdo_json_close(&j, '}');
 		return;
 	}
-	static const char *const access[] = { "rw", "ro", "wo", "w1c" };
 	int w = 0;
 	for (size_t i = 0; vals && i < vals->n_regs; i++) {
 		int n = (int)strlen(vals->regs[i]->name);
@@ -145,7 +151,7 @@ static void print_values(const Rdo__Reply *r, bool list)
 		printf("%-*s ", w, v->name);
 		if (list)
 			printf("bar%u:0x%04llx %2u %-3s ", v->bar, (unsigned long long)v->offset,
-			       v->width, (unsigned)v->access < 4 ? access[v->access] : "?");
+			       v->width, access_name(v->access));
 		if (v->has_old) {
 			print_hex(v->old, v->width);
 			printf(" -> ");
@@ -256,7 +262,6 @@ static int build_modify(int argc, char **argv, Rdo__Request *req, Rdo__RegModify
 static int build_define(int argc, char **argv, const struct define_opts *d, Rdo__Request *req,
 			Rdo__RegDefineRequest *def, Rdo__FieldDef *fields, Rdo__FieldDef **ptrs)
 {
-	static const char *const access[] = { "rw", "ro", "wo", "w1c" };
 	if (argc != 2)
 		return usage_error("reg define: expected BANK.NAME OFFSET%s", "");
 	rdo__reg_define_request__init(def);
@@ -273,9 +278,9 @@ static int build_define(int argc, char **argv, const struct define_opts *d, Rdo_
 	def->description = (char *)(d->desc ? d->desc : "");
 	if (d->access) {
 		size_t a = 0;
-		while (a < 4 && strcmp(access[a], d->access) != 0)
+		while (a < RDO_ARRAY_SIZE(access_names) && strcmp(access_names[a], d->access) != 0)
 			a++;
-		if (a == 4)
+		if (a == RDO_ARRAY_SIZE(access_names))
 			return usage_error("reg define: --access: expected ro, rw, wo or w1c, got \"%s\"",
 					   d->access);
 		def->access = (Rdo__Access)a;

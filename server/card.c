@@ -54,7 +54,7 @@ int rdo_card_check(const struct rdo_card *card, unsigned bar, uint64_t off, unsi
 	uint64_t bytes = width / 8;
 	if (off % bytes)
 		return -EINVAL;
-	if (off >= card->bar_size[bar] || card->bar_size[bar] - off < bytes)
+	if (!rdo_range_fits(card->bar_size[bar], off, bytes))
 		return -ERANGE;
 	return 0;
 }

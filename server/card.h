@@ -12,6 +12,7 @@
 #define RDO_CARD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RDO_CARD_MAX_BARS 6

@@ -310,7 +310,7 @@ static int check_bar_bounds(const struct rdo_regmap *map, const struct rdo_reg *
 	uint64_t size = r->bar < RDO_CARD_MAX_BARS ? map->bar_size[r->bar] : 0;
 	if (size == 0)
 		return fail(err, errlen, -ERANGE, "%s: the card has no BAR %u", r->name, r->bar);
-	if (r->offset >= size || size - r->offset < r->width / 8)
+	if (!rdo_range_fits(size, r->offset, r->width / 8))
 		return fail(err, errlen, -ERANGE,
 			    "%s: offset 0x%llx is outside BAR %u (0x%llx bytes)", r->name,
 			    (unsigned long long)r->offset, r->bar, (unsigned long long)size);

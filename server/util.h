@@ -25,6 +25,12 @@ static inline uint64_t rdo_mask(unsigned width)
 	return width >= 64 ? UINT64_MAX : ((uint64_t)1 << width) - 1;
 }
 
+/* Do `len` bytes at `off` lie inside a region of `size` bytes? Never overflows. */
+static inline bool rdo_range_fits(uint64_t size, uint64_t off, uint64_t len)
+{
+	return off < size && size - off >= len;
+}
+
 /* Monotonic time in nanoseconds. */
 uint64_t rdo_now_ns(void);
 

@@ -99,6 +99,10 @@ Test(readoutd, refused_requests_change_nothing)
 	cr_assert_eq(ctl("reg write id.scratch 0x12345678", d.tcp), 0);
 	ctl("reg read id.nosuch", d.tcp);
 	expect_refused("no register \"id.nosuch\"");
+	ctl("--json reg read id.nosuch", d.tcp);
+	cr_assert(strstr(o.out, "\"error\":\"unknown register\",\"code\":4"),
+		  "--json refusal on stdout: %s", o.out);
+	expect_refused("no register \"id.nosuch\"");
 	ctl("reg write id.scratch.nosuch 1", d.tcp);
 	expect_refused("has no field");
 	ctl("reg write id.identity 1", d.tcp);
