@@ -75,9 +75,13 @@ asan:
 	$(MAKE) SAN=asan test
 # Criterion itself crashes under ThreadSanitizer, so the test programs stay
 # plain and drive TSan builds of readoutd and readoutctl: a data race in the
-# daemon makes it exit non-zero, which fails the test that stopped it.
+# daemon makes it exit non-zero, which fails the test that stopped it. The
+# stress programs are plain C, so they run as TSan builds themselves and stop
+# at the first race.
 tsan:
 	$(MAKE) SAN=tsan binaries
+	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
+		$(MAKE) SAN=tsan stress
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
 		$(MAKE) test TEST_DAEMON_DIR=$(abspath build/tsan/bin)
 

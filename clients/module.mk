@@ -1,6 +1,7 @@
 # readoutctl and the client library the consumers share.
-CLIENT_SRCS := clients/rdoclient.c clients/json.c
-CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ) $(OBJ)/server/util.o
+CLIENT_SRCS := clients/rdoclient.c clients/json.c clients/rdodata.c clients/verify.c
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ) $(OBJ)/server/util.o \
+	$(OBJ)/server/page.o
 CLIENT_LIB := $(BUILD)/lib/librdoclient.a
 
 $(CLIENT_LIB): $(CLIENT_OBJS)
@@ -12,3 +13,9 @@ $(BIN)/readoutctl: $(OBJ)/clients/readoutctl.o $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BINARIES += $(BIN)/readoutctl
+
+$(BIN)/readout-sub: $(OBJ)/clients/readout-sub.o $(CLIENT_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BINARIES += $(BIN)/readout-sub

@@ -19,8 +19,7 @@ struct rdo_client {
 	size_t cap;
 };
 
-struct rdo_client *rdo_client_create(const char *endpoint, int timeout_ms, char *err,
-				     size_t errlen)
+struct rdo_client *rdo_client_create(const char *endpoint, int timeout_ms, char *err, size_t errlen)
 {
 	struct rdo_client *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -39,8 +38,9 @@ struct rdo_client *rdo_client_create(const char *endpoint, int timeout_ms, char 
 	int zero = 0;
 	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero));
 	if (zmq_connect(c->sock, endpoint) != 0) {
-		snprintf(err, errlen, "cannot connect to \"%s\": %s (expected tcp://HOST:PORT or "
-				      "ipc://PATH)",
+		snprintf(err, errlen,
+			 "cannot connect to \"%s\": %s (expected tcp://HOST:PORT or "
+			 "ipc://PATH)",
 			 endpoint, zmq_strerror(errno));
 		goto fail;
 	}
@@ -89,7 +89,7 @@ int rdo_client_call(struct rdo_client *c, Rdo__Request *req, Rdo__Reply **reply)
 		uint64_t now = rdo_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		zmq_pollitem_t item = { .socket = c->sock, .events = ZMQ_POLLIN };
+		zmq_pollitem_t item = {.socket = c->sock, .events = ZMQ_POLLIN};
 		int rc = zmq_poll(&item, 1, (long)((deadline - now + 999999) / 1000000));
 		if (rc < 0 && errno != EINTR)
 			return -errno;
@@ -118,18 +118,19 @@ int rdo_client_call(struct rdo_client *c, Rdo__Request *req, Rdo__Reply **reply)
 const char *rdo_client_error_name(Rdo__ErrorCode code)
 {
 	static const char *const names[] = {
-		[RDO__ERROR_CODE__OK] = "ok",
-		[RDO__ERROR_CODE__ERR_MALFORMED] = "malformed request",
-		[RDO__ERROR_CODE__ERR_VERSION] = "protocol version",
-		[RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND] = "unknown command",
-		[RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER] = "unknown register",
-		[RDO__ERROR_CODE__ERR_READ_ONLY] = "read-only",
-		[RDO__ERROR_CODE__ERR_WRITE_ONLY] = "write-only",
-		[RDO__ERROR_CODE__ERR_VALUE_RANGE] = "value out of range",
-		[RDO__ERROR_CODE__ERR_OUT_OF_BOUNDS] = "out of bounds",
-		[RDO__ERROR_CODE__ERR_INVALID] = "invalid argument",
-		[RDO__ERROR_CODE__ERR_EXISTS] = "already defined",
-		[RDO__ERROR_CODE__ERR_CARD] = "card error",
+	    [RDO__ERROR_CODE__OK] = "ok",
+	    [RDO__ERROR_CODE__ERR_MALFORMED] = "malformed request",
+	    [RDO__ERROR_CODE__ERR_VERSION] = "protocol version",
+	    [RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND] = "unknown command",
+	    [RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER] = "unknown register",
+	    [RDO__ERROR_CODE__ERR_READ_ONLY] = "read-only",
+	    [RDO__ERROR_CODE__ERR_WRITE_ONLY] = "write-only",
+	    [RDO__ERROR_CODE__ERR_VALUE_RANGE] = "value out of range",
+	    [RDO__ERROR_CODE__ERR_OUT_OF_BOUNDS] = "out of bounds",
+	    [RDO__ERROR_CODE__ERR_INVALID] = "invalid argument",
+	    [RDO__ERROR_CODE__ERR_EXISTS] = "already defined",
+	    [RDO__ERROR_CODE__ERR_CARD] = "card error",
+	    [RDO__ERROR_CODE__ERR_STATE] = "not in this state",
 	};
 	return (unsigned)code < RDO_ARRAY_SIZE(names) && names[code] ? names[code] : "error";
 }

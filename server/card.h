@@ -27,11 +27,48 @@ struct rdo_card_opts {
 	uint64_t serial;	      /* sim: serial number register */
 	uint32_t fw_version;	      /* sim: firmware version register */
 	uint32_t identity;	      /* sim: identity register */
+	/* sim data generator: reset values of its dma registers */
+	uint64_t sim_rate; /* bytes per second over all links; 0: as fast as taken */
+	bool sim_pulsed;   /* bursts of sim_pulse_bytes per link at sim_pulse_hz */
+	unsigned sim_pulse_hz;
+	unsigned sim_pulse_bytes;
+	bool sim_variable_size; /* payload sizes vary page to page */
+	bool sim_header_only;	/* write page headers only (benchmarks) */
 };
 
 void rdo_card_opts_init(struct rdo_card_opts *o);
 
 struct rdo_card;
+
+/*
+ * Memory the card can write into: `len` bytes at `va`, which the card sees at
+ * bus address `bus` (contiguous in bus space). Plain value filled by the
+ * backend's dma_alloc; `priv` is the backend's.
+ */
+struct rdo_dma_buf {
+	void *va;
+	size_t len;
+	uint64_t bus;
+	const char *memory; /* "hugepages", "locked" or "unlocked" */
+	void *priv;
+};
+
+/*
+ * The superpage protocol's completion descriptor: the card writes one into
+ * the link's completion ring in host memory for every superpage it has
+ * filled, then bumps the link's ready count. Superpages complete in the order
+ * they were posted.
+ */
+struct rdo_dma_completion {
+	uint64_t bus;	 /* the superpage's bus address, as posted */
+	uint32_t length; /* bytes written: whole DMA pages */
+	uint32_t flags;	 /* RDO_SP_*, the same bits as SuperpageFlag in proto/ */
+};
+
+#define RDO_SP_PARTIAL	     0x1u /* flushed before it was full: stop or link down */
+#define RDO_SP_DISCONTINUITY 0x2u /* the card dropped pages on this link before it */
+#define RDO_SP_HEADER_ONLY   0x4u /* emulator header-only mode: payload not written */
+#define RDO_SP_LINK_DOWN     0x8u /* the link went down after it */
 
 struct rdo_card_ops {
 	const char *name;
@@ -42,6 +79,11 @@ struct rdo_card_ops {
 	uint64_t (*read)(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width);
 	void (*write)(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width,
 		      uint64_t val);
+	/* Allocate `len` bytes of DMA memory, pinned and pre-touched: 0 or -errno (logged). */
+	int (*dma_alloc)(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf);
+	void (*dma_free)(struct rdo_card *card, struct rdo_dma_buf *buf);
+	/* The eventfd the card's DMA interrupt signals; owned by the card. */
+	int (*irq_fd)(struct rdo_card *card);
 };
 
 /* The base every backend embeds; reached back with container_of. */
@@ -52,6 +94,7 @@ struct rdo_card {
 	unsigned links;
 	unsigned nbars;
 	uint64_t bar_size[RDO_CARD_MAX_BARS]; /* 0: BAR not present */
+	int lock_fd;			      /* rdo_card_lock()'s socket, or -1 */
 };
 
 extern const struct rdo_card_ops rdo_card_sim_ops;
@@ -67,11 +110,21 @@ void rdo_card_close(struct rdo_card **card);
  */
 int rdo_card_check(const struct rdo_card *card, unsigned bar, uint64_t off, unsigned width);
 
+/*
+ * Take the card for this process: 0, or -EBUSY when another process holds it
+ * (logged with that process's pid and the fix). The lock is an abstract unix
+ * socket named after the backend and address, so the kernel releases it when
+ * the owner exits or crashes; rdo_card_close() releases it too.
+ */
+int rdo_card_lock(struct rdo_card *card);
+
+/* DMA memory through the backend; 0 or -errno, logged. rdo_card_dma_free accepts a zeroed buf. */
+int rdo_card_dma_alloc(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf);
+void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf);
+
 /* Checked register access; 0 or the -errno of rdo_card_check(). */
-int rdo_card_read(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width,
-		  uint64_t *val);
-int rdo_card_write(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width,
-		   uint64_t val);
+int rdo_card_read(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t *val);
+int rdo_card_write(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t val);
 
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))

@@ -11,6 +11,8 @@
 #include "log.h"
 #include "util.h"
 
+#define RDO_BANK_MAX_COUNT 64 /* banks in one bank array */
+
 /* A loaded YAML document and where to report what is wrong with it. */
 struct ydoc {
 	const char *file;
@@ -20,7 +22,7 @@ struct ydoc {
 };
 
 static int yfail(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int yfail(struct ydoc *y, const yaml_node_t *n, const char *fmt, ...)
 {
@@ -60,7 +62,7 @@ static const char *scalar(const yaml_node_t *n)
 /* Read the document of `file` into `y`: 0, or -errno with the reason in y->err. */
 static int yload(struct ydoc *y, const char *file, char *err, size_t errlen)
 {
-	*y = (struct ydoc){ .file = file, .err = err, .errlen = errlen };
+	*y = (struct ydoc){.file = file, .err = err, .errlen = errlen};
 	FILE *f = fopen(file, "rb");
 	if (!f) {
 		int rc = -errno;
@@ -91,7 +93,7 @@ static int expect_kind(struct ydoc *y, const yaml_node_t *n, yaml_node_type_t ty
 {
 	if (n->type == type)
 		return 0;
-	const char *want = type == YAML_MAPPING_NODE ? "a mapping"
+	const char *want = type == YAML_MAPPING_NODE	? "a mapping"
 			   : type == YAML_SEQUENCE_NODE ? "a list"
 							: "a scalar";
 	return yfail(y, n, "%s: expected %s, got %s", path, want, kind_name(n));
@@ -105,28 +107,87 @@ static int get_u64(struct ydoc *y, const yaml_node_t *n, const char *path, uint6
 	if (rc == -ERANGE)
 		return yfail(y, n, "%s: %s does not fit in 64 bits", path, scalar(n));
 	if (rc)
-		return yfail(y, n, "%s: expected an integer, got \"%s\" (write decimal, 0x hex or 0b "
+		return yfail(y, n,
+			     "%s: expected an integer, got \"%s\" (write decimal, 0x hex or 0b "
 			     "binary)",
 			     path, scalar(n));
 	return 0;
 }
 
-static int get_uint(struct ydoc *y, const yaml_node_t *n, const char *path, uint64_t max,
-		    unsigned *out)
+/* What a number may be: min..max, and a multiple of `step` unless it is 0. */
+struct limits {
+	uint64_t min, max, step;
+	bool size; /* show it in bytes with a unit */
+};
+
+/* Write `v` as the user would: "256MiB" for an exact binary size, else decimal. */
+static const char *fmt_amount(char *buf, size_t cap, uint64_t v, bool size)
 {
-	uint64_t v;
-	int rc = get_u64(y, n, path, &v);
-	if (rc)
-		return rc;
-	if (v > max)
-		return yfail(y, n, "%s: %llu is too large (at most %llu)", path,
-			     (unsigned long long)v, (unsigned long long)max);
-	*out = (unsigned)v;
+	static const char *const units[] = {"GiB", "MiB", "KiB"};
+	for (size_t i = 0; size && v && i < RDO_ARRAY_SIZE(units); i++) {
+		unsigned shift = 30 - 10 * (unsigned)i;
+		if (v % (1ull << shift) == 0) {
+			snprintf(buf, cap, "%llu%s", (unsigned long long)(v >> shift), units[i]);
+			return buf;
+		}
+	}
+	snprintf(buf, cap, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static int check_limits(struct ydoc *y, const yaml_node_t *n, const char *path, uint64_t v,
+			const struct limits *l)
+{
+	char got[32], lim[32];
+	fmt_amount(got, sizeof(got), v, l->size);
+	if (v < l->min)
+		return yfail(y, n, "%s: %s is too small (at least %s)", path, got,
+			     fmt_amount(lim, sizeof(lim), l->min, l->size));
+	if (v > l->max)
+		return yfail(y, n, "%s: %s is too large (at most %s)", path, got,
+			     fmt_amount(lim, sizeof(lim), l->max, l->size));
+	if (l->step > 1 && v % l->step)
+		return yfail(y, n, "%s: %s is not a multiple of %s", path, got,
+			     fmt_amount(lim, sizeof(lim), l->step, l->size));
 	return 0;
 }
 
-static int get_str(struct ydoc *y, const yaml_node_t *n, const char *path, char *dst,
-		   size_t cap)
+static int get_uint(struct ydoc *y, const yaml_node_t *n, const char *path, uint64_t min,
+		    uint64_t max, unsigned *out)
+{
+	uint64_t v;
+	int rc = get_u64(y, n, path, &v);
+	if (rc == 0)
+		rc = check_limits(y, n, path, v, &(struct limits){.min = min, .max = max});
+	if (rc == 0)
+		*out = (unsigned)v;
+	return rc;
+}
+
+/* A size ("1MiB", "4096") or, with `rate`, a rate ("100MB/s"; the "/s" is optional). */
+static int get_size(struct ydoc *y, const yaml_node_t *n, const char *path, bool rate,
+		    uint64_t *out)
+{
+	const char *want =
+	    rate ? "a rate like 100MB/s, 1GiB/s or 0" : "a size like 4096, 8KiB or 1MiB";
+	if (n->type != YAML_SCALAR_NODE)
+		return yfail(y, n, "%s: expected %s, got %s", path, want, kind_name(n));
+	size_t len = n->data.scalar.length;
+	if (!rate && len > 2 && strcmp(scalar(n) + len - 2, "/s") == 0)
+		return yfail(y, n, "%s: expected %s, got the rate \"%s\" (drop the /s)", path, want,
+			     scalar(n));
+	int rc = rdo_parse_size(scalar(n), out);
+	if (rc == -ERANGE)
+		return yfail(y, n, "%s: %s does not fit in 64 bits", path, scalar(n));
+	if (rc)
+		return yfail(y, n,
+			     "%s: expected %s, got \"%s\" (units K, M, G are powers of 1000, KiB, "
+			     "MiB, GiB powers of 1024)",
+			     path, want, scalar(n));
+	return 0;
+}
+
+static int get_str(struct ydoc *y, const yaml_node_t *n, const char *path, char *dst, size_t cap)
 {
 	if (n->type != YAML_SCALAR_NODE)
 		return yfail(y, n, "%s: expected a string, got %s", path, kind_name(n));
@@ -138,7 +199,8 @@ static int get_str(struct ydoc *y, const yaml_node_t *n, const char *path, char 
 
 static int get_bool(struct ydoc *y, const yaml_node_t *n, const char *path, bool *out)
 {
-	static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
+									       "off"};
 	if (n->type == YAML_SCALAR_NODE)
 		for (size_t i = 0; i < RDO_ARRAY_SIZE(yes); i++) {
 			if (strcmp(scalar(n), yes[i]) == 0)
@@ -181,8 +243,9 @@ static int walk_map(struct ydoc *y, const yaml_node_t *map, const char *path,
 		if (idx < 0) {
 			char allowed[512] = "";
 			for (int i = 0; keys[i]; i++)
-				snprintf(allowed + strlen(allowed), sizeof(allowed) - strlen(allowed),
-					 "%s%s", i ? ", " : "", keys[i]);
+				snprintf(allowed + strlen(allowed),
+					 sizeof(allowed) - strlen(allowed), "%s%s", i ? ", " : "",
+					 keys[i]);
 			return yfail(y, k, "%s: unknown key (expected one of: %s)", sub, allowed);
 		}
 		if (seen & (1ull << idx))
@@ -213,37 +276,274 @@ void rdo_server_opts_init(struct rdo_server_opts *o)
 	memset(o, 0, sizeof(*o));
 	rdo_card_opts_init(&o->card);
 	rdo_strlcpy(o->regmap_file, "config/regmaps/rdo-sim.yaml", sizeof(o->regmap_file));
-	rdo_strlcpy(o->control_bind[0], RDO_DEFAULT_CONTROL_TCP, RDO_ENDPOINT_MAX);
-	rdo_strlcpy(o->control_bind[1], RDO_DEFAULT_CONTROL_IPC, RDO_ENDPOINT_MAX);
-	o->ncontrol_bind = 2;
+	rdo_endpoints_add(&o->control, RDO_DEFAULT_CONTROL_TCP);
+	rdo_endpoints_add(&o->control, RDO_DEFAULT_CONTROL_IPC);
+	rdo_dma_opts_init(&o->dma);
+	rdo_live_opts_init(&o->live);
+	rdo_lossless_opts_init(&o->lossless);
+	rdo_status_opts_init(&o->status);
 	o->log_level = LOG_INFO;
 }
 
-static const char *const sim_keys[] = { "links", "serial", "firmware", "identity", NULL };
-
-static int visit_sim(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
+/*
+ * The endpoints a socket binds, replacing the defaults: a list of 1 to
+ * RDO_MAX_ENDPOINTS tcp:// or ipc:// addresses. Shared by every section with a
+ * `bind` key, so that they all accept and refuse the same.
+ */
+static int get_endpoints(struct ydoc *y, const yaml_node_t *v, const char *path,
+			 struct rdo_endpoints *e)
 {
-	struct rdo_card_opts *c = ctx;
-	unsigned u = 0;
-	int rc;
-	switch (key) {
-	case 0:
-		return get_uint(y, v, path, 1024, &c->links);
-	case 1:
-		return get_u64(y, v, path, &c->serial);
-	case 2:
-		rc = get_uint(y, v, path, UINT32_MAX, &u);
-		c->fw_version = u;
+	int rc = expect_kind(y, v, YAML_SEQUENCE_NODE, path);
+	if (rc)
 		return rc;
-	default:
-		rc = get_uint(y, v, path, UINT32_MAX, &u);
-		c->identity = u;
-		return rc;
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	if (n == 0 || n > RDO_MAX_ENDPOINTS)
+		return yfail(y, v, "%s: expected 1 to %d endpoints, got %zu", path,
+			     RDO_MAX_ENDPOINTS, n);
+	e->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *en = ynode(y, v->data.sequence.items.start[i]);
+		char ep[RDO_ENDPOINT_MAX];
+		rc = get_str(y, en, path, ep, sizeof(ep));
+		if (rc)
+			return rc;
+		if ((strncmp(ep, "tcp://", 6) && strncmp(ep, "ipc://", 6)) || !ep[6])
+			return yfail(y, en,
+				     "%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"", path,
+				     ep);
+		for (size_t j = 0; j < e->n; j++)
+			if (strcmp(e->ep[j], ep) == 0)
+				return yfail(y, en, "%s: \"%s\" is listed twice", path, ep);
+		rdo_endpoints_add(e, ep);
+	}
+	return 0;
+}
+
+/*
+ * dma.links: the word "all", a list of link numbers, or a mask. "all" keeps
+ * every bit set, so that it means all the links the card turns out to have.
+ */
+static int get_link_mask(struct ydoc *y, const yaml_node_t *v, const char *path, uint64_t *out)
+{
+	static const char want[] = "all, a list of link numbers 0-31 or an integer mask";
+	if (v->type == YAML_SEQUENCE_NODE) {
+		uint64_t mask = 0;
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			yaml_node_t *ln = ynode(y, *it);
+			char sub[300];
+			snprintf(sub, sizeof(sub), "%s[%td]", path,
+				 it - v->data.sequence.items.start);
+			unsigned link;
+			int rc = get_uint(y, ln, sub, 0, RDO_DMA_MAX_LINKS - 1, &link);
+			if (rc)
+				return rc;
+			if (mask & (1ull << link))
+				return yfail(y, ln, "%s: link %u is listed twice", path, link);
+			mask |= 1ull << link;
+		}
+		if (!mask)
+			return yfail(y, v, "%s: expected %s, got an empty list", path, want);
+		*out = mask;
+		return 0;
+	}
+	if (v->type != YAML_SCALAR_NODE)
+		return yfail(y, v, "%s: expected %s, got %s", path, want, kind_name(v));
+	if (strcmp(scalar(v), "all") == 0) {
+		*out = UINT32_MAX;
+		return 0;
+	}
+	int rc = rdo_parse_u64(scalar(v), out);
+	if (rc == 0 && *out == 0)
+		return yfail(y, v, "%s: the mask 0 selects no link (expected %s)", path, want);
+	if (rc == 0 && *out > UINT32_MAX)
+		return yfail(y, v, "%s: %s has bits above link 31 (expected %s)", path, scalar(v),
+			     want);
+	if (rc)
+		return yfail(y, v, "%s: expected %s, got \"%s\"", path, want, scalar(v));
+	return 0;
+}
+
+/*
+ * An option table: each key, how to read it, and where in the options struct
+ * it goes. Sections that are only plain values are read through one.
+ */
+enum opt_type { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_RATE, OPT_ENDPOINTS, OPT_LINK_MASK };
+
+struct opt_key {
+	const char *name;
+	enum opt_type type;
+	size_t offset, width; /* of the member */
+	struct limits lim;    /* OPT_UINT, OPT_SIZE and OPT_RATE */
+};
+
+#define OPT_MAX_KEYS 16 /* in one table */
+#define OPT(st, key, member, type_, ...)                                                           \
+	{                                                                                          \
+		.name = key, .type = type_, .offset = offsetof(st, member),                        \
+		.width = sizeof(((st *)0)->member),                                                \
+		.lim = { __VA_ARGS__ }                                                             \
+	}
+
+struct opts_ctx {
+	const struct opt_key *keys;
+	void *base;
+	const yaml_node_t **nodes; /* NULL, or where each key was given, for cross-checks */
+};
+
+/* Members are 64 bits (uint64_t, size_t) or 32 (unsigned, uint32_t). */
+static void store_uint(void *dst, size_t width, uint64_t v)
+{
+	_Static_assert(sizeof(unsigned) == sizeof(uint32_t), "unsigned members are 32 bits");
+	if (width == sizeof(uint64_t)) {
+		uint64_t u = v;
+		memcpy(dst, &u, sizeof(u));
+	} else {
+		uint32_t u = (uint32_t)v;
+		memcpy(dst, &u, sizeof(u));
 	}
 }
 
-static const char *const card_keys[] = { "name",  "backend", "address", "regmap",
-					  "force", "sim",     NULL };
+static int visit_opt(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
+{
+	struct opts_ctx *c = ctx;
+	const struct opt_key *k = &c->keys[key];
+	void *dst = (char *)c->base + k->offset;
+	uint64_t u = 0;
+	int rc;
+	if (c->nodes)
+		c->nodes[key] = v;
+	switch (k->type) {
+	case OPT_BOOL:
+		return get_bool(y, v, path, dst);
+	case OPT_ENDPOINTS:
+		return get_endpoints(y, v, path, dst);
+	case OPT_LINK_MASK:
+		rc = get_link_mask(y, v, path, &u);
+		break;
+	case OPT_UINT:
+		rc = get_u64(y, v, path, &u);
+		break;
+	default:
+		rc = get_size(y, v, path, k->type == OPT_RATE, &u);
+		break;
+	}
+	if (rc == 0 && k->type != OPT_LINK_MASK)
+		rc = check_limits(y, v, path, u, &k->lim);
+	if (rc == 0)
+		store_uint(dst, k->width, u);
+	return rc;
+}
+
+static int walk_opts(struct ydoc *y, const yaml_node_t *map, const char *path,
+		     const struct opt_key *keys, void *base, const yaml_node_t **nodes)
+{
+	const char *names[OPT_MAX_KEYS + 1];
+	size_t n = 0;
+	for (; keys[n].name && n < OPT_MAX_KEYS; n++)
+		names[n] = keys[n].name;
+	names[n] = NULL;
+	struct opts_ctx c = {.keys = keys, .base = base, .nodes = nodes};
+	return walk_map(y, map, path, names, visit_opt, &c);
+}
+
+static const struct opt_key sim_opts[] = {
+    OPT(struct rdo_card_opts, "links", links, OPT_UINT, .min = 1, .max = 1024),
+    OPT(struct rdo_card_opts, "serial", serial, OPT_UINT, .max = UINT64_MAX),
+    OPT(struct rdo_card_opts, "firmware", fw_version, OPT_UINT, .max = UINT32_MAX),
+    OPT(struct rdo_card_opts, "identity", identity, OPT_UINT, .max = UINT32_MAX),
+    OPT(struct rdo_card_opts, "rate", sim_rate, OPT_RATE, .max = UINT64_MAX, .size = true),
+    OPT(struct rdo_card_opts, "pulsed", sim_pulsed, OPT_BOOL),
+    OPT(struct rdo_card_opts, "pulse_hz", sim_pulse_hz, OPT_UINT, .min = 1, .max = 10000),
+    OPT(struct rdo_card_opts, "pulse_bytes", sim_pulse_bytes, OPT_SIZE, .min = 1, .max = 1ull << 31,
+	.size = true),
+    OPT(struct rdo_card_opts, "variable_size", sim_variable_size, OPT_BOOL),
+    OPT(struct rdo_card_opts, "header_only", sim_header_only, OPT_BOOL),
+    {NULL},
+};
+
+static const struct opt_key control_opts[] = {
+    OPT(struct rdo_server_opts, "bind", control, OPT_ENDPOINTS),
+    {NULL},
+};
+
+/* The dma keys check_dma looks up. */
+enum dma_key { DMA_SUPERPAGE_SIZE, DMA_SUPERPAGES, DMA_LINKS, DMA_PAGE_SIZE };
+
+static const struct opt_key dma_opts[] = {
+    [DMA_SUPERPAGE_SIZE] = OPT(struct rdo_dma_opts, "superpage_size", superpage_size, OPT_SIZE,
+			       .min = 4096, .max = 256ull << 20, .step = 4096, .size = true),
+    [DMA_SUPERPAGES] =
+	OPT(struct rdo_dma_opts, "superpages", superpages, OPT_UINT, .min = 2, .max = 65536),
+    [DMA_LINKS] = OPT(struct rdo_dma_opts, "links", link_mask, OPT_LINK_MASK),
+    [DMA_PAGE_SIZE] = OPT(struct rdo_dma_opts, "page_size", page_size, OPT_SIZE, .min = 64,
+			  .max = 8192, .step = 8, .size = true),
+    OPT(struct rdo_dma_opts, "irq_coalesce", irq_coalesce, OPT_UINT, .min = 1, .max = 1024),
+    OPT(struct rdo_dma_opts, "irq_holdoff_us", irq_holdoff_us, OPT_UINT, .min = 1, .max = 1000000),
+    OPT(struct rdo_dma_opts, "autostart", autostart, OPT_BOOL),
+    {NULL},
+};
+
+static const struct opt_key live_opts[] = {
+    OPT(struct rdo_live_opts, "enabled", enabled, OPT_BOOL),
+    OPT(struct rdo_live_opts, "bind", bind, OPT_ENDPOINTS),
+    OPT(struct rdo_live_opts, "hwm", hwm, OPT_UINT, .min = 1, .max = 100000),
+    {NULL},
+};
+
+static const struct opt_key lossless_opts[] = {
+    OPT(struct rdo_lossless_opts, "enabled", enabled, OPT_BOOL),
+    OPT(struct rdo_lossless_opts, "bind", bind, OPT_ENDPOINTS),
+    OPT(struct rdo_lossless_opts, "timeout_ms", timeout_ms, OPT_UINT, .min = 100, .max = 600000),
+    {NULL},
+};
+
+static const struct opt_key status_opts[] = {
+    OPT(struct rdo_status_opts, "bind", bind, OPT_ENDPOINTS),
+    OPT(struct rdo_status_opts, "interval_ms", interval_ms, OPT_UINT, .min = 10, .max = 3600000),
+    OPT(struct rdo_status_opts, "log_interval_s", log_interval_s, OPT_UINT, .max = 86400),
+    {NULL},
+};
+
+/*
+ * The card fills superpages with whole DMA pages, so a superpage must hold a
+ * whole number of them, at least one. Each key is fine alone; only together
+ * can they be wrong, so the message names both and points at the one given.
+ */
+static int check_dma(struct ydoc *y, const yaml_node_t *section, const yaml_node_t **nodes,
+		     const struct rdo_dma_opts *d)
+{
+	if (d->superpage_size >= d->page_size && d->superpage_size % d->page_size == 0)
+		return 0;
+	const yaml_node_t *at = nodes[DMA_SUPERPAGE_SIZE] ? nodes[DMA_SUPERPAGE_SIZE]
+				: nodes[DMA_PAGE_SIZE]	  ? nodes[DMA_PAGE_SIZE]
+							  : section;
+	char sp[32], pg[32], fix[32];
+	fmt_amount(sp, sizeof(sp), d->superpage_size, true);
+	fmt_amount(pg, sizeof(pg), d->page_size, true);
+	if (d->superpage_size < d->page_size)
+		return yfail(y, at,
+			     "dma.superpage_size: %s does not hold one dma.page_size of %s: raise "
+			     "dma.superpage_size to at least %s or lower dma.page_size",
+			     sp, pg, fmt_amount(fix, sizeof(fix), d->page_size, true));
+	/* The next size up that is a multiple of both the page and 4 KiB. */
+	uint64_t a = d->page_size, b = 4096;
+	while (b) {
+		uint64_t t = a % b;
+		a = b;
+		b = t;
+	}
+	uint64_t step = d->page_size / a * 4096;
+	fmt_amount(fix, sizeof(fix), (d->superpage_size + step - 1) / step * step, true);
+	return yfail(y, at,
+		     "dma.superpage_size: %s is not a multiple of dma.page_size %s: make "
+		     "dma.superpage_size a multiple of dma.page_size (%s is) or dma.page_size a "
+		     "divisor of dma.superpage_size",
+		     sp, pg, fix);
+}
+
+static const char *const card_keys[] = {"name",	 "backend", "address", "regmap",
+					"force", "sim",	    NULL};
 
 static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -254,75 +554,63 @@ static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 	case 0:
 		rc = get_str(y, v, path, o->card.name, sizeof(o->card.name));
 		if (rc == 0 && !rdo_regmap_valid_name(o->card.name))
-			return yfail(y, v, "%s: \"%s\" is not a valid card name (letters, digits, '_')",
+			return yfail(y, v,
+				     "%s: \"%s\" is not a valid card name (letters, digits, '_')",
 				     path, o->card.name);
 		return rc;
 	case 1:
 		rc = get_str(y, v, path, o->card.backend, sizeof(o->card.backend));
 		if (rc == 0 && strcmp(o->card.backend, "sim") != 0)
-			return yfail(y, v, "%s: expected \"sim\" (the backends of this build), got \"%s\"",
-				     path, o->card.backend);
+			return yfail(
+			    y, v, "%s: expected \"sim\" (the backends of this build), got \"%s\"",
+			    path, o->card.backend);
 		return rc;
 	case 2:
 		return get_str(y, v, path, o->card.address, sizeof(o->card.address));
 	case 3:
 		rc = get_str(y, v, path, rel, sizeof(rel));
-		if (rc == 0 && path_relative_to(o->regmap_file, sizeof(o->regmap_file), y->file, rel))
+		if (rc == 0 &&
+		    path_relative_to(o->regmap_file, sizeof(o->regmap_file), y->file, rel))
 			return yfail(y, v, "%s: path too long", path);
 		return rc;
 	case 4:
 		return get_bool(y, v, path, &o->force);
 	default:
-		return walk_map(y, v, path, sim_keys, visit_sim, &o->card);
+		return walk_opts(y, v, path, sim_opts, &o->card, NULL);
 	}
 }
 
-static const char *const control_keys[] = { "bind", NULL };
-
-static int visit_control(struct ydoc *y, void *ctx, int key, const yaml_node_t *v,
-			 const char *path)
-{
-	struct rdo_server_opts *o = ctx;
-	(void)key;
-	int rc = expect_kind(y, v, YAML_SEQUENCE_NODE, path);
-	if (rc)
-		return rc;
-	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	if (n == 0 || n > RDO_MAX_ENDPOINTS)
-		return yfail(y, v, "%s: expected 1 to %d endpoints, got %zu", path,
-			     RDO_MAX_ENDPOINTS, n);
-	o->ncontrol_bind = n;
-	for (size_t i = 0; i < n; i++) {
-		yaml_node_t *e = ynode(y, v->data.sequence.items.start[i]);
-		rc = get_str(y, e, path, o->control_bind[i], RDO_ENDPOINT_MAX);
-		if (rc)
-			return rc;
-		if (strncmp(o->control_bind[i], "tcp://", 6) && strncmp(o->control_bind[i], "ipc://", 6))
-			return yfail(y, e, "%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"",
-				     path, o->control_bind[i]);
-	}
-	return 0;
-}
-
-static const char *const top_keys[] = { "card", "control", "log_level", NULL };
+static const char *const top_keys[] = {"card",	   "control", "dma",	   "live",
+				       "lossless", "status",  "log_level", NULL};
 
 static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
 	struct rdo_server_opts *o = ctx;
+	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
 	char level[16];
 	int rc;
 	switch (key) {
 	case 0:
 		return walk_map(y, v, path, card_keys, visit_card, o);
 	case 1:
-		return walk_map(y, v, path, control_keys, visit_control, o);
+		return walk_opts(y, v, path, control_opts, o, NULL);
+	case 2:
+		rc = walk_opts(y, v, path, dma_opts, &o->dma, nodes);
+		return rc ? rc : check_dma(y, v, nodes, &o->dma);
+	case 3:
+		return walk_opts(y, v, path, live_opts, &o->live, NULL);
+	case 4:
+		return walk_opts(y, v, path, lossless_opts, &o->lossless, NULL);
+	case 5:
+		return walk_opts(y, v, path, status_opts, &o->status, NULL);
 	default:
 		rc = get_str(y, v, path, level, sizeof(level));
 		if (rc)
 			return rc;
 		o->log_level = rdo_log_level_parse(level);
 		if (o->log_level < 0)
-			return yfail(y, v, "%s: expected err, warning, notice, info or debug, got \"%s\"",
+			return yfail(y, v,
+				     "%s: expected err, warning, notice, info or debug, got \"%s\"",
 				     path, level);
 		return 0;
 	}
@@ -398,7 +686,7 @@ static int parse_values(struct ydoc *y, const yaml_node_t *v, const char *path, 
 	return 0;
 }
 
-static const char *const field_keys[] = { "name", "bits", "description", "values", NULL };
+static const char *const field_keys[] = {"name", "bits", "description", "values", NULL};
 
 static int visit_field(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -425,6 +713,7 @@ static int visit_field(struct ydoc *y, void *ctx, int key, const yaml_node_t *v,
 struct reg_ctx {
 	struct rdo_reg_def def;
 	struct rdo_field *fields;
+	const yaml_node_t *node;
 	bool has_offset;
 };
 
@@ -439,7 +728,7 @@ static int parse_fields(struct ydoc *y, const yaml_node_t *v, const char *path, 
 		return yfail(y, v, "out of memory");
 	for (size_t i = 0; i < n; i++) {
 		yaml_node_t *fn = ynode(y, v->data.sequence.items.start[i]);
-		struct field_ctx fc = { .f = &rc_->fields[i] };
+		struct field_ctx fc = {.f = &rc_->fields[i]};
 		rc_->def.nfields = i + 1;
 		char sub[256];
 		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
@@ -452,8 +741,8 @@ static int parse_fields(struct ydoc *y, const yaml_node_t *v, const char *path, 
 	return 0;
 }
 
-static const char *const reg_keys[] = { "name",  "offset",      "width",  "access",
-					 "reset", "description", "fields", NULL };
+static const char *const reg_keys[] = {"name",	"offset",      "width",	 "access",
+				       "reset", "description", "fields", NULL};
 
 static int visit_reg(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -468,7 +757,7 @@ static int visit_reg(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 		r->has_offset = true;
 		return get_u64(y, v, path, &r->def.offset);
 	case 2:
-		return get_uint(y, v, path, 64, &r->def.width);
+		return get_uint(y, v, path, 0, 64, &r->def.width);
 	case 3:
 		if (v->type != YAML_SCALAR_NODE || rdo_access_parse(scalar(v), &r->def.access))
 			return yfail(y, v, "%s: expected ro, rw, wo or w1c, got %s%s%s", path,
@@ -501,11 +790,14 @@ struct bank_ctx {
 	uint64_t base;
 	const char *description;
 	const yaml_node_t *registers;
-	const char *registers_path;
+	const yaml_node_t *count_node, *stride_node; /* a bank array */
+	unsigned count;
+	uint64_t stride;
 	bool has_bar, has_base;
 };
 
-static const char *const bank_keys[] = { "name", "bar", "base", "description", "registers", NULL };
+static const char *const bank_keys[] = {"name",	     "bar",   "base",	"description",
+					"registers", "count", "stride", NULL};
 
 static int visit_bank(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -518,7 +810,7 @@ static int visit_bank(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 		return rc;
 	case 1:
 		b->has_bar = true;
-		return get_uint(y, v, path, RDO_CARD_MAX_BARS - 1, &b->bar);
+		return get_uint(y, v, path, 0, RDO_CARD_MAX_BARS - 1, &b->bar);
 	case 2:
 		b->has_base = true;
 		return get_u64(y, v, path, &b->base);
@@ -526,43 +818,128 @@ static int visit_bank(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 		rc = expect_kind(y, v, YAML_SCALAR_NODE, path);
 		b->description = rc ? NULL : scalar(v);
 		return rc;
-	default:
+	case 4:
 		b->registers = v;
 		return expect_kind(y, v, YAML_SEQUENCE_NODE, path);
+	case 5:
+		b->count_node = v;
+		return get_uint(y, v, path, 1, RDO_BANK_MAX_COUNT, &b->count);
+	default:
+		b->stride_node = v;
+		return get_u64(y, v, path, &b->stride);
 	}
+}
+
+/* Read every register of a bank, before any is added, so that an array knows its extent. */
+static int parse_regs(struct ydoc *y, const struct bank_ctx *b, struct reg_ctx *regs)
+{
+	for (yaml_node_item_t *it = b->registers->data.sequence.items.start;
+	     it < b->registers->data.sequence.items.top; it++) {
+		struct reg_ctx *r = &regs[it - b->registers->data.sequence.items.start];
+		r->node = ynode(y, *it);
+		r->def.width = 32;
+		char sub[256];
+		snprintf(sub, sizeof(sub), "%s.registers[%td]", b->name,
+			 it - b->registers->data.sequence.items.start);
+		int rc = walk_map(y, r->node, sub, reg_keys, visit_reg, r);
+		r->def.fields = r->fields;
+		if (rc)
+			return rc;
+		if (!r->def.name || !r->has_offset)
+			return yfail(y, r->node, "%s: a register needs a name and an offset", sub);
+	}
+	return 0;
+}
+
+/*
+ * A bank array (count: N, stride: S) is N banks NAME0..NAME{N-1}, S bytes
+ * apart, each with all the registers: the stride must clear the registers'
+ * extent, or bank i would overlap bank i+1.
+ */
+static int check_array(struct ydoc *y, const struct bank_ctx *b, const char *path,
+		       const struct reg_ctx *regs, size_t nregs)
+{
+	if (!b->count_node) {
+		if (b->stride_node)
+			return yfail(y, b->stride_node,
+				     "%s.stride: a stride needs a count (count: N makes banks %s0 "
+				     "to %sN-1)",
+				     path, b->name, b->name);
+		return 0;
+	}
+	if (!b->stride_node) {
+		if (b->count > 1)
+			return yfail(
+			    y, b->count_node,
+			    "%s.count: a bank array needs a stride (stride: the bytes from "
+			    "%s0 to %s1)",
+			    path, b->name, b->name);
+		return 0;
+	}
+	uint64_t extent = 0;
+	for (size_t i = 0; i < nregs; i++) {
+		uint64_t bytes = (regs[i].def.width + 7) / 8;
+		uint64_t end = regs[i].def.offset > UINT64_MAX - bytes ? UINT64_MAX
+								       : regs[i].def.offset + bytes;
+		if (end > extent)
+			extent = end;
+	}
+	if (b->stride == 0 || b->stride < extent)
+		return yfail(
+		    y, b->stride_node,
+		    "%s.stride: 0x%llx is smaller than the registers of %s (0x%llx bytes): "
+		    "make the stride at least 0x%llx",
+		    path, (unsigned long long)b->stride, b->name, (unsigned long long)extent,
+		    (unsigned long long)(extent ? extent : 1));
+	if (b->count > 1 && b->stride > (UINT64_MAX - b->base) / (b->count - 1))
+		return yfail(y, b->stride_node, "%s.stride: %s%u would lie beyond 64-bit offsets",
+			     path, b->name, b->count - 1);
+	return 0;
+}
+
+static int add_banks(struct ydoc *y, struct rdo_regmap *map, const struct bank_ctx *b,
+		     const yaml_node_t *bn, const struct reg_ctx *regs, size_t nregs)
+{
+	char why[256];
+	for (unsigned i = 0; i < (b->count_node ? b->count : 1); i++) {
+		char name[RDO_NAME_MAX + 16];
+		if (b->count_node)
+			snprintf(name, sizeof(name), "%s%u", b->name, i);
+		else
+			rdo_strlcpy(name, b->name, sizeof(name));
+		if (rdo_regmap_add_bank(map, name, b->bar, b->base + i * b->stride, b->description,
+					why, sizeof(why)))
+			return yfail(y, bn, "%s", why);
+		for (size_t r = 0; r < nregs; r++)
+			if (rdo_regmap_add_reg(map, name, &regs[r].def, why, sizeof(why)))
+				return yfail(y, regs[r].node, "%s", why);
+	}
+	return 0;
 }
 
 static int load_bank(struct ydoc *y, struct rdo_regmap *map, const yaml_node_t *bn,
 		     const char *path)
 {
-	struct bank_ctx b = { .map = map };
+	struct bank_ctx b = {.map = map};
 	int rc = walk_map(y, bn, path, bank_keys, visit_bank, &b);
 	if (rc)
 		return rc;
 	if (!b.name || !b.has_bar || !b.has_base || !b.registers)
 		return yfail(y, bn, "%s: a bank needs name, bar, base and registers", path);
-	char why[256];
-	rc = rdo_regmap_add_bank(map, b.name, b.bar, b.base, b.description, why, sizeof(why));
-	if (rc)
-		return yfail(y, bn, "%s", why);
-	for (yaml_node_item_t *it = b.registers->data.sequence.items.start;
-	     it < b.registers->data.sequence.items.top; it++) {
-		yaml_node_t *rn = ynode(y, *it);
-		struct reg_ctx r = { .def = { .width = 32 } };
-		char sub[256];
-		snprintf(sub, sizeof(sub), "%s.registers[%td]", b.name,
-			 it - b.registers->data.sequence.items.start);
-		rc = walk_map(y, rn, sub, reg_keys, visit_reg, &r);
-		if (rc == 0 && (!r.def.name || !r.has_offset))
-			rc = yfail(y, rn, "%s: a register needs a name and an offset", sub);
-		r.def.fields = r.fields;
-		if (rc == 0 && rdo_regmap_add_reg(map, b.name, &r.def, why, sizeof(why)))
-			rc = yfail(y, rn, "%s", why);
-		free_parsed_fields(&r);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	size_t nregs =
+	    (size_t)(b.registers->data.sequence.items.top - b.registers->data.sequence.items.start);
+	struct reg_ctx *regs = calloc(nregs ? nregs : 1, sizeof(*regs));
+	if (!regs)
+		return yfail(y, bn, "out of memory");
+	rc = parse_regs(y, &b, regs);
+	if (rc == 0)
+		rc = check_array(y, &b, path, regs, nregs);
+	if (rc == 0)
+		rc = add_banks(y, map, &b, bn, regs, nregs);
+	for (size_t i = 0; i < nregs; i++)
+		free_parsed_fields(&regs[i]);
+	free(regs);
+	return rc;
 }
 
 struct map_ctx {
@@ -571,8 +948,8 @@ struct map_ctx {
 	const char *name, *description;
 };
 
-static const char *const map_keys[] = { "map",	   "description", "identity", "firmware",
-					 "serial", "banks",	  NULL };
+static const char *const map_keys[] = {"map",	 "description", "identity", "firmware",
+				       "serial", "banks",	NULL};
 
 static int visit_map(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -607,9 +984,9 @@ struct check_ctx {
 	bool has[2];
 };
 
-static const char *const identity_keys[] = { "register", "value", NULL };
-static const char *const firmware_keys[] = { "register", "min", "max", NULL };
-static const char *const serial_keys[] = { "register", NULL };
+static const char *const identity_keys[] = {"register", "value", NULL};
+static const char *const firmware_keys[] = {"register", "min", "max", NULL};
+static const char *const serial_keys[] = {"register", NULL};
 
 static int visit_check(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -625,19 +1002,20 @@ static int visit_check(struct ydoc *y, void *ctx, int key, const yaml_node_t *v,
 static int load_checks(struct ydoc *y, struct map_ctx *m)
 {
 	char why[256];
-	struct check_ctx c = { 0 };
+	struct check_ctx c = {0};
 	int rc;
 	if (m->identity) {
 		rc = walk_map(y, m->identity, "identity", identity_keys, visit_check, &c);
 		if (rc)
 			return rc;
 		if (!c.reg || !c.has[0])
-			return yfail(y, m->identity, "identity: expected {register: NAME, value: N}");
+			return yfail(y, m->identity,
+				     "identity: expected {register: NAME, value: N}");
 		if (rdo_regmap_set_identity(m->map, scalar(c.reg), c.value[0], why, sizeof(why)))
 			return yfail(y, c.reg, "%s", why);
 	}
 	if (m->firmware) {
-		c = (struct check_ctx){ 0 };
+		c = (struct check_ctx){0};
 		rc = walk_map(y, m->firmware, "firmware", firmware_keys, visit_check, &c);
 		if (rc)
 			return rc;
@@ -649,7 +1027,7 @@ static int load_checks(struct ydoc *y, struct map_ctx *m)
 			return yfail(y, c.reg, "%s", why);
 	}
 	if (m->serial) {
-		c = (struct check_ctx){ 0 };
+		c = (struct check_ctx){0};
 		rc = walk_map(y, m->serial, "serial", serial_keys, visit_check, &c);
 		if (rc)
 			return rc;
@@ -667,7 +1045,7 @@ struct rdo_regmap *rdo_config_load_regmap(const char *file, char *err, size_t er
 	if (yload(&y, file, err, errlen))
 		return NULL;
 	const yaml_node_t *root = yaml_document_get_root_node(&y.doc);
-	struct map_ctx m = { 0 };
+	struct map_ctx m = {0};
 	int rc = walk_map(&y, root, "", map_keys, visit_map, &m);
 	if (rc == 0 && (!m.name || !m.banks))
 		rc = yfail(&y, root, "a register map needs \"map: NAME\" and \"banks:\"");

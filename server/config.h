@@ -13,14 +13,21 @@
 #include <stddef.h>
 
 #include "card.h"
+#include "dma.h"
+#include "live.h"
+#include "lossless.h"
+#include "status.h"
 #include "regmap.h"
 
-#define RDO_MAX_ENDPOINTS 8
-#define RDO_ENDPOINT_MAX 256
-
-#define RDO_DEFAULT_CONFIG "config/readoutd.yaml"
-#define RDO_DEFAULT_CONTROL_TCP "tcp://127.0.0.1:5570"
-#define RDO_DEFAULT_CONTROL_IPC "ipc:///tmp/readoutd.ctl"
+#define RDO_DEFAULT_CONFIG	 "config/readoutd.yaml"
+#define RDO_DEFAULT_CONTROL_TCP	 "tcp://127.0.0.1:5570"
+#define RDO_DEFAULT_CONTROL_IPC	 "ipc:///tmp/readoutd.ctl"
+#define RDO_DEFAULT_LIVE_TCP	 "tcp://127.0.0.1:5571"
+#define RDO_DEFAULT_LIVE_IPC	 "ipc:///tmp/readoutd.live"
+#define RDO_DEFAULT_LOSSLESS_TCP "tcp://127.0.0.1:5572"
+#define RDO_DEFAULT_LOSSLESS_IPC "ipc:///tmp/readoutd.lossless"
+#define RDO_DEFAULT_STATUS_TCP	 "tcp://127.0.0.1:5573"
+#define RDO_DEFAULT_STATUS_IPC	 "ipc:///tmp/readoutd.status"
 
 /* Everything the server config sets. Plain value. */
 struct rdo_server_opts {
@@ -28,12 +35,18 @@ struct rdo_server_opts {
 	char regmap_file[PATH_MAX]; /* resolved against the config file's folder */
 	struct rdo_card_opts card;
 	bool force; /* start despite an identity or firmware mismatch */
-	char control_bind[RDO_MAX_ENDPOINTS][RDO_ENDPOINT_MAX];
-	size_t ncontrol_bind;
+	struct rdo_endpoints control;
+	struct rdo_dma_opts dma;
+	struct rdo_live_opts live;
+	struct rdo_lossless_opts lossless;
+	struct rdo_status_opts status;
 	int log_level; /* LOG_* */
 };
 
-/* Defaults: the emulated card, its map, control on loopback tcp and ipc. */
+/*
+ * Defaults: the emulated card, its map, and every socket (control, live,
+ * lossless, status) on loopback tcp and ipc.
+ */
 void rdo_server_opts_init(struct rdo_server_opts *o);
 
 /* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */

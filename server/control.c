@@ -11,13 +11,16 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "dma.h"
 #include "log.h"
 #include "readout.pb-c.h"
+#include "status.h"
 #include "util.h"
+#include "zsock.h"
 
 #define ARENA_CHUNK (256u * 1024u)
-#define MAX_FRAMES 9	 /* routing envelope and payload of one request */
-#define MAX_CHANGES 64	 /* changes in one modify */
+#define MAX_FRAMES  9  /* routing envelope and payload of one request */
+#define MAX_CHANGES 64 /* changes in one modify */
 
 /*
  * Per-request memory: the unpacked request and the reply are built here and
@@ -119,7 +122,7 @@ static char *afmt(struct call *c, const char *fmt, ...)
 }
 
 static int refuse(struct call *c, Rdo__ErrorCode code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int refuse(struct call *c, Rdo__ErrorCode code, const char *fmt, ...)
 {
@@ -197,7 +200,7 @@ static uint64_t read_reg(struct call *c, const struct rdo_reg *r)
 {
 	if (!r)
 		return 0;
-	struct rdo_target t = { .reg = r, .bar = r->bar, .offset = r->offset, .width = r->width };
+	struct rdo_target t = {.reg = r, .bar = r->bar, .offset = r->offset, .width = r->width};
 	return card_read(c, &t);
 }
 
@@ -379,7 +382,8 @@ static int plan_change(struct call *c, const char *name, uint64_t value, const c
 	if (value & ~rdo_mask(width))
 		return refuse(c, RDO__ERROR_CODE__ERR_VALUE_RANGE,
 			      "%s: value 0x%llx does not fit in %u bits (at most 0x%llx)", name,
-			      (unsigned long long)value, width, (unsigned long long)rdo_mask(width));
+			      (unsigned long long)value, width,
+			      (unsigned long long)rdo_mask(width));
 	if (mask & ~rdo_mask(width))
 		return refuse(c, RDO__ERROR_CODE__ERR_VALUE_RANGE,
 			      "%s: mask 0x%llx does not fit in %u bits", name,
@@ -392,10 +396,10 @@ static int plan_change(struct call *c, const char *name, uint64_t value, const c
 		mask = rdo_mask(width);
 	unsigned shift = t.field ? t.field->lsb : 0;
 	*p = (struct plan){
-		.name = t.reg ? t.reg->name : name,
-		.t = t,
-		.mask = mask << shift,
-		.bits = value << shift,
+	    .name = t.reg ? t.reg->name : name,
+	    .t = t,
+	    .mask = mask << shift,
+	    .bits = value << shift,
 	};
 	p->t.field = NULL;
 	return 0;
@@ -455,8 +459,9 @@ static int do_write(struct call *c, const Rdo__RegWriteRequest *rq)
 static int do_modify(struct call *c, const Rdo__RegModifyRequest *rq)
 {
 	if (rq->n_changes == 0 || rq->n_changes > MAX_CHANGES)
-		return refuse(c, RDO__ERROR_CODE__ERR_INVALID, "reg_modify: expected 1 to %d changes, got %zu",
-			      MAX_CHANGES, rq->n_changes);
+		return refuse(c, RDO__ERROR_CODE__ERR_INVALID,
+			      "reg_modify: expected 1 to %d changes, got %zu", MAX_CHANGES,
+			      rq->n_changes);
 	struct plan plans[MAX_CHANGES];
 	size_t n = 0;
 	for (size_t i = 0; i < rq->n_changes; i++) {
@@ -496,20 +501,22 @@ static int do_list(struct call *c, const Rdo__RegListRequest *rq)
 		const struct rdo_reg *r = rdo_regmap_at(map, i);
 		if (pattern && fnmatch(pattern, r->name, 0) != 0)
 			continue;
-		struct rdo_target t = { .reg = r, .bar = r->bar, .offset = r->offset, .width = r->width };
+		struct rdo_target t = {
+		    .reg = r, .bar = r->bar, .offset = r->offset, .width = r->width};
 		Rdo__RegValue *v = new_value(c, r->name, &t);
 		if (!v)
 			return oom(c);
 		v->access = (Rdo__Access)r->access;
 		int rc = !rq->no_values && readable(&t) ? set_value(c, v, &t, card_read(c, &t))
-							 : name_fields(c, v, r);
+							: name_fields(c, v, r);
 		if (rc)
 			return oom(c);
 		vals->regs[vals->n_regs++] = v;
 	}
 	if (vals->n_regs == 0 && pattern)
 		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER,
-			      "no register of map %s matches \"%s\"", rdo_regmap_name(map), pattern);
+			      "no register of map %s matches \"%s\"", rdo_regmap_name(map),
+			      pattern);
 	return 0;
 }
 
@@ -524,24 +531,28 @@ static int do_define(struct call *c, const Rdo__RegDefineRequest *rq)
 		return oom(c);
 	for (size_t i = 0; i < rq->n_fields; i++) {
 		const Rdo__FieldDef *fd = rq->fields[i];
-		fields[i] = (struct rdo_field){ .name = fd->name, .lsb = fd->lsb, .msb = fd->msb,
-						.description = fd->description };
-		fields[i].values = anew(c, (fd->n_values ? fd->n_values : 1) * sizeof(struct rdo_enum));
+		fields[i] = (struct rdo_field){.name = fd->name,
+					       .lsb = fd->lsb,
+					       .msb = fd->msb,
+					       .description = fd->description};
+		fields[i].values =
+		    anew(c, (fd->n_values ? fd->n_values : 1) * sizeof(struct rdo_enum));
 		if (!fields[i].values)
 			return oom(c);
 		for (size_t v = 0; v < fd->n_values; v++)
-			fields[i].values[v] = (struct rdo_enum){ fd->values[v]->name, fd->values[v]->value };
+			fields[i].values[v] =
+			    (struct rdo_enum){fd->values[v]->name, fd->values[v]->value};
 		fields[i].nvalues = fd->n_values;
 	}
 	struct rdo_reg_def def = {
-		.name = rq->name,
-		.offset = rq->offset,
-		.width = rq->width ? rq->width : 32,
-		.access = (enum rdo_access)rq->access,
-		.reset = rq->reset,
-		.description = rq->description,
-		.fields = fields,
-		.nfields = rq->n_fields,
+	    .name = rq->name,
+	    .offset = rq->offset,
+	    .width = rq->width ? rq->width : 32,
+	    .access = (enum rdo_access)rq->access,
+	    .reset = rq->reset,
+	    .description = rq->description,
+	    .fields = fields,
+	    .nfields = rq->n_fields,
 	};
 	char why[256];
 	int rc;
@@ -549,9 +560,10 @@ static int do_define(struct call *c, const Rdo__RegDefineRequest *rq)
 		rc = rdo_regmap_add_bank_reg(map, rq->bank, rq->bank_bar, rq->bank_base, "", &def,
 					     why, sizeof(why));
 	else if (!rdo_regmap_bank(map, rq->bank))
-		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER,
-			      "no bank \"%s\" in register map %s: give its BAR and base to create it",
-			      rq->bank, rdo_regmap_name(map));
+		return refuse(
+		    c, RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER,
+		    "no bank \"%s\" in register map %s: give its BAR and base to create it",
+		    rq->bank, rdo_regmap_name(map));
 	else
 		rc = rdo_regmap_add_reg(map, rq->bank, &def, why, sizeof(why));
 	if (rc == -EEXIST)
@@ -565,13 +577,44 @@ static int do_define(struct call *c, const Rdo__RegDefineRequest *rq)
 	if (resolve(c, full, &t))
 		return -1;
 	rdo_notice("register map %s: defined %s at bar%u:0x%llx, %u bits, %s", rdo_regmap_name(map),
-		   full, t.bar, (unsigned long long)t.offset, t.width, rdo_access_name(t.reg->access));
+		   full, t.bar, (unsigned long long)t.offset, t.width,
+		   rdo_access_name(t.reg->access));
 	Rdo__RegValues *vals = new_values(c, 1);
 	Rdo__RegValue *v = vals ? new_value(c, t.reg->name, &t) : NULL;
 	if (!v || (readable(&t) && set_value(c, v, &t, card_read(c, &t))))
 		return oom(c);
 	vals->regs[vals->n_regs++] = v;
 	return 0;
+}
+
+/* Answer with the acquisition status, as the status stream publishes it. */
+static int reply_status(struct call *c)
+{
+	struct rdo_status_msg *m = anew(c, sizeof(*m));
+	if (!m)
+		return oom(c);
+	rdo_status_fill(c->ctl->info.status, m);
+	c->rep->body_case = RDO__REPLY__BODY_STATUS;
+	c->rep->status = &m->st;
+	return 0;
+}
+
+/* start, stop, reset: the DMA channel acts, then the status answers. */
+static int do_acquisition(struct call *c, Rdo__Request__CmdCase cmd, uint64_t run)
+{
+	struct rdo_dma *dma = c->ctl->info.dma;
+	if (!dma)
+		return refuse(c, RDO__ERROR_CODE__ERR_STATE,
+			      "this server runs without a DMA channel: no acquisition to control");
+	char err[256] = "";
+	int rc = cmd == RDO__REQUEST__CMD_START	 ? rdo_dma_start(dma, run, err, sizeof(err))
+		 : cmd == RDO__REQUEST__CMD_STOP ? rdo_dma_stop(dma, err, sizeof(err))
+						 : rdo_dma_reset(dma, err, sizeof(err));
+	if (rc == -EBUSY)
+		return refuse(c, RDO__ERROR_CODE__ERR_STATE, "%s", err);
+	if (rc)
+		return refuse(c, RDO__ERROR_CODE__ERR_CARD, "%s", err);
+	return reply_status(c);
 }
 
 static int dispatch(struct call *c, const Rdo__Request *rq)
@@ -589,23 +632,33 @@ static int dispatch(struct call *c, const Rdo__Request *rq)
 		return do_list(c, rq->reg_list);
 	case RDO__REQUEST__CMD_REG_DEFINE:
 		return do_define(c, rq->reg_define);
+	case RDO__REQUEST__CMD_START:
+		return do_acquisition(c, rq->cmd_case, rq->start->run);
+	case RDO__REQUEST__CMD_STOP:
+	case RDO__REQUEST__CMD_RESET:
+		return do_acquisition(c, rq->cmd_case, 0);
+	case RDO__REQUEST__CMD_STATUS:
+		if (!c->ctl->info.status)
+			return refuse(c, RDO__ERROR_CODE__ERR_STATE,
+				      "this server runs without a DMA channel: no status");
+		return reply_status(c);
 	default:
 		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND,
 			      "the request carries no command this server knows (protocol %d: "
-			      "info, reg_read, reg_write, reg_modify, reg_list, reg_define)",
+			      "info, reg_read, reg_write, reg_modify, reg_list, reg_define, start, "
+			      "stop, reset, status)",
 			      RDO_PROTOCOL_VERSION);
 	}
 }
 
-size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len,
-			  const void **reply)
+size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, const void **reply)
 {
 	arena_reset(&ctl->arena);
 	Rdo__Reply rep;
 	rdo__reply__init(&rep);
 	rep.version = RDO_PROTOCOL_VERSION;
 	rep.message = "";
-	struct call c = { .ctl = ctl, .rep = &rep };
+	struct call c = {.ctl = ctl, .rep = &rep};
 	Rdo__Request *rq = rdo__request__unpack(&ctl->pba, len, req);
 	if (rq)
 		rep.id = rq->id;
@@ -657,7 +710,8 @@ struct rdo_control *rdo_control_create(void *zctx, struct rdo_card *card, struct
 	ctl->card = card;
 	ctl->map = map;
 	ctl->info = *info;
-	ctl->pba = (ProtobufCAllocator){ .alloc = pb_alloc, .free = pb_free, .allocator_data = &ctl->arena };
+	ctl->pba =
+	    (ProtobufCAllocator){.alloc = pb_alloc, .free = pb_free, .allocator_data = &ctl->arena};
 	ctl->router = zmq_socket(zctx, ZMQ_ROUTER);
 	if (!ctl->router) {
 		rdo_err("control: cannot create the ROUTER socket: %s", zmq_strerror(errno));
@@ -685,38 +739,10 @@ void rdo_control_destroy(struct rdo_control **pctl)
  * libzmq unlinks an existing ipc path before binding it, which would silently
  * take the endpoint from a server still running there. Knock first.
  */
-static bool ipc_in_use(const char *path)
+int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
+		     struct rdo_endpoints *bound)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path) || path[0] == '@')
-		return false;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool live = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	close(fd);
-	return live;
-}
-
-int rdo_control_bind(struct rdo_control *ctl, const char *endpoint, char *bound, size_t cap)
-{
-	if (strncmp(endpoint, "ipc://", 6) == 0 && ipc_in_use(endpoint + 6)) {
-		rdo_err("control: %s is in use by another running server: stop it, or bind "
-			"another path",
-			endpoint);
-		return -EADDRINUSE;
-	}
-	if (zmq_bind(ctl->router, endpoint) != 0) {
-		int rc = -errno;
-		rdo_err("control: cannot bind %s: %s%s", endpoint, zmq_strerror(errno),
-			errno == EADDRINUSE ? " (another readoutd running? choose another port)" : "");
-		return rc;
-	}
-	size_t len = cap;
-	if (zmq_getsockopt(ctl->router, ZMQ_LAST_ENDPOINT, bound, &len) != 0)
-		rdo_strlcpy(bound, endpoint, cap);
-	return 0;
+	return rdo_zsock_bind_all(ctl->router, "control", in, bound);
 }
 
 /*
@@ -767,8 +793,8 @@ static bool serve_one(struct rdo_control *ctl)
 int rdo_control_run(struct rdo_control *ctl, int stop_fd)
 {
 	zmq_pollitem_t items[] = {
-		{ .socket = ctl->router, .events = ZMQ_POLLIN },
-		{ .fd = stop_fd, .events = ZMQ_POLLIN },
+	    {.socket = ctl->router, .events = ZMQ_POLLIN},
+	    {.fd = stop_fd, .events = ZMQ_POLLIN},
 	};
 	for (;;) {
 		if (zmq_poll(items, 2, -1) < 0) {

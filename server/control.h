@@ -18,13 +18,18 @@
 
 #include "card.h"
 #include "regmap.h"
+#include "util.h"
 
 struct rdo_control;
+struct rdo_dma;
+struct rdo_status;
 
 /* What card info reports beyond the card and map themselves. Plain value. */
 struct rdo_control_info {
 	const char *backend;
 	bool forced;
+	struct rdo_dma *dma;	   /* start, stop, reset; NULL: no acquisition */
+	struct rdo_status *status; /* status; NULL with dma */
 };
 
 /*
@@ -36,12 +41,12 @@ struct rdo_control *rdo_control_create(void *zctx, struct rdo_card *card, struct
 void rdo_control_destroy(struct rdo_control **ctl);
 
 /*
- * Bind an endpoint (tcp:// or ipc://). A wildcard port ("tcp://127.0.0.1:*")
- * is resolved; the bound endpoint is written to `bound`. An ipc path that
- * another live server answers on is refused rather than stolen. 0 or -errno,
- * logged.
+ * Bind the endpoints of `in` (tcp:// or ipc://), as rdo_zsock_bind_all():
+ * wildcard ports resolved into `bound`, an ipc path another live server
+ * answers on refused rather than stolen. 0 or -errno, logged.
  */
-int rdo_control_bind(struct rdo_control *ctl, const char *endpoint, char *bound, size_t cap);
+int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
+		     struct rdo_endpoints *bound);
 
 /* Serve until `stop_fd` becomes readable (a signalfd, an eventfd). 0 or -errno. */
 int rdo_control_run(struct rdo_control *ctl, int stop_fd);
@@ -50,8 +55,7 @@ int rdo_control_run(struct rdo_control *ctl, int stop_fd);
  * Handle one request frame without sockets (the loop and the tests use it).
  * The reply is valid until the next call; `*reply` points into the control.
  */
-size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len,
-			  const void **reply);
+size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, const void **reply);
 
 /* Requests served and refused since creation. */
 void rdo_control_counters(const struct rdo_control *ctl, uint64_t *served, uint64_t *refused);

@@ -23,8 +23,8 @@ int rdo_log_level_parse(const char *name)
 		const char *name;
 		int level;
 	} levels[] = {
-		{ "err", LOG_ERR },	  { "error", LOG_ERR }, { "warning", LOG_WARNING },
-		{ "notice", LOG_NOTICE }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	    {"err", LOG_ERR},	    {"error", LOG_ERR}, {"warning", LOG_WARNING},
+	    {"notice", LOG_NOTICE}, {"info", LOG_INFO}, {"debug", LOG_DEBUG},
 	};
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
 		if (strcmp(name, levels[i].name) == 0)

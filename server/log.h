@@ -18,10 +18,10 @@ int rdo_log_level_parse(const char *name);
 
 void rdo_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define rdo_err(...) rdo_log(LOG_ERR, __VA_ARGS__)
-#define rdo_warn(...) rdo_log(LOG_WARNING, __VA_ARGS__)
+#define rdo_err(...)	rdo_log(LOG_ERR, __VA_ARGS__)
+#define rdo_warn(...)	rdo_log(LOG_WARNING, __VA_ARGS__)
 #define rdo_notice(...) rdo_log(LOG_NOTICE, __VA_ARGS__)
-#define rdo_info(...) rdo_log(LOG_INFO, __VA_ARGS__)
-#define rdo_debug(...) rdo_log(LOG_DEBUG, __VA_ARGS__)
+#define rdo_info(...)	rdo_log(LOG_INFO, __VA_ARGS__)
+#define rdo_debug(...)	rdo_log(LOG_DEBUG, __VA_ARGS__)
 
 #endif

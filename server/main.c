@@ -1,6 +1,9 @@
 /*
  * readoutd: open the card, check it is the card the register map describes,
- * and serve control requests until SIGINT or SIGTERM.
+ * take it for this process, set up its DMA channel, sinks and status stream,
+ * start acquisition, and serve control requests until SIGINT or SIGTERM;
+ * then stop acquisition, deliver what the card flushed, and tear down in
+ * reverse order.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,16 +18,23 @@
 #include "card.h"
 #include "config.h"
 #include "control.h"
+#include "dma.h"
+#include "events.h"
+#include "live.h"
+#include "lossless.h"
 #include "log.h"
 #include "regmap.h"
+#include "sink.h"
+#include "status.h"
 #include "util.h"
+#include "zsock.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: readoutd [-c FILE] [--bind ENDPOINT]... [--force] [--log-level LEVEL]\n"
 		"\n"
-		"Serve a readout card's registers over ZeroMQ.\n"
+		"Read out a card: its registers, DMA data and status over ZeroMQ.\n"
 		"\n"
 		"  -c, --config FILE      server config (default %s)\n"
 		"  -b, --bind ENDPOINT    control endpoint, instead of the config's; repeatable\n"
@@ -62,12 +72,13 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 	if (r) {
 		rdo_card_read(card, r->bar, r->offset, r->width, &got);
 		if (got != want) {
-			rdo_log(level,
-				"card %s: identity %s reads 0x%llx, but register map %s (%s) is for "
-				"cards with 0x%llx: %s. Use the map for this card (card.regmap in "
-				"the config), or --force",
-				card->name, r->name, (unsigned long long)got, rdo_regmap_name(map),
-				rdo_regmap_source(map), (unsigned long long)want, verdict);
+			rdo_log(
+			    level,
+			    "card %s: identity %s reads 0x%llx, but register map %s (%s) is for "
+			    "cards with 0x%llx: %s. Use the map for this card (card.regmap in "
+			    "the config), or --force",
+			    card->name, r->name, (unsigned long long)got, rdo_regmap_name(map),
+			    rdo_regmap_source(map), (unsigned long long)want, verdict);
 			mismatches++;
 		}
 	}
@@ -89,8 +100,16 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 	return mismatches && !force ? -EPERM : 0;
 }
 
+/*
+ * SIGINT and SIGTERM arrive through a signalfd. They are blocked before any
+ * thread starts, so that every thread inherits the mask and none is killed by
+ * them; and their disposition is reset, because a signal ignored by whoever
+ * started us (a shell's background job) would never reach the signalfd.
+ */
 static int stop_signals(void)
 {
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -103,10 +122,13 @@ static int stop_signals(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' }, { "bind", required_argument, NULL, 'b' },
-		{ "force", no_argument, NULL, 'f' },	    { "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },	    { "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"bind", required_argument, NULL, 'b'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"log-level", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config = RDO_DEFAULT_CONFIG, *level = NULL;
 	const char *binds[RDO_MAX_ENDPOINTS];
@@ -157,16 +179,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (level && (o.log_level = rdo_log_level_parse(level)) < 0) {
-		fprintf(stderr, "readoutd: --log-level: expected err, warning, notice, info or "
-				"debug, got \"%s\"\n",
+		fprintf(stderr,
+			"readoutd: --log-level: expected err, warning, notice, info or "
+			"debug, got \"%s\"\n",
 			level);
 		return 2;
 	}
 	rdo_log_set_level(o.log_level);
-	for (size_t i = 0; i < nbinds; i++)
-		rdo_strlcpy(o.control_bind[i], binds[i], RDO_ENDPOINT_MAX);
 	if (nbinds)
-		o.ncontrol_bind = nbinds;
+		o.control.n = 0;
+	for (size_t i = 0; i < nbinds; i++)
+		rdo_endpoints_add(&o.control, binds[i]);
 	o.force |= force;
 
 	int rc = 1;
@@ -175,9 +198,14 @@ int main(int argc, char **argv)
 		rdo_err("%s", err);
 		return 1;
 	}
+	int stop_fd = stop_signals();
+	if (stop_fd < 0) {
+		rdo_err("cannot watch SIGINT/SIGTERM: %s", strerror(errno));
+		goto out_map;
+	}
 	struct rdo_card *card = rdo_card_open(&o.card);
 	if (!card)
-		goto out_map;
+		goto out_signals;
 	if (rdo_regmap_bind_bars(map, card->nbars, card->bar_size, err, sizeof(err))) {
 		rdo_err("register map %s does not fit card %s: %s", o.regmap_file, card->name, err);
 		goto out_card;
@@ -185,44 +213,104 @@ int main(int argc, char **argv)
 	if (check_identity(card, map, o.force))
 		goto out_card;
 
-	int stop_fd = stop_signals();
-	if (stop_fd < 0) {
-		rdo_err("cannot watch SIGINT/SIGTERM: %s", strerror(errno));
+	if (rdo_card_lock(card))
 		goto out_card;
-	}
+	struct rdo_events *events = rdo_events_create();
+	if (!events)
+		goto out_card;
+	struct rdo_dma *dma = rdo_dma_create(card, map, &o.dma, events);
+	if (!dma)
+		goto out_events;
 	void *zctx = zmq_ctx_new();
 	if (!zctx) {
 		rdo_err("cannot create a ZeroMQ context: %s", zmq_strerror(errno));
-		goto out_signals;
+		goto out_dma;
 	}
-	struct rdo_control_info info = { .backend = o.card.backend, .forced = o.force };
+	struct rdo_sink *sinks[RDO_DMA_MAX_SINKS] = {NULL};
+	unsigned nsinks = 0;
+	if (o.live.enabled &&
+	    !(sinks[nsinks++] = rdo_live_create(zctx, card->name, rdo_dma_pool(dma), &o.live)))
+		goto out_sinks;
+	if (o.lossless.enabled && !(sinks[nsinks++] = rdo_lossless_create(
+					zctx, card->name, rdo_dma_pool(dma), &o.lossless)))
+		goto out_sinks;
+	for (unsigned i = 0; i < nsinks; i++)
+		rdo_dma_add_sink(dma, sinks[i]);
+	struct rdo_status_sources src = {
+	    .card = card,
+	    .map = map,
+	    .dma = dma,
+	    .sinks = sinks,
+	    .nsinks = nsinks,
+	    .events = events,
+	};
+	struct rdo_status *status = rdo_status_create(zctx, &src, &o.status);
+	if (!status)
+		goto out_sinks;
+	struct rdo_control_info info = {
+	    .backend = o.card.backend,
+	    .forced = o.force,
+	    .dma = dma,
+	    .status = status,
+	};
 	struct rdo_control *ctl = rdo_control_create(zctx, card, map, &info);
 	if (!ctl)
-		goto out_zmq;
-	char ready[RDO_MAX_ENDPOINTS * RDO_ENDPOINT_MAX] = "";
-	for (size_t i = 0; i < o.ncontrol_bind; i++) {
-		char bound[RDO_ENDPOINT_MAX];
-		if (rdo_control_bind(ctl, o.control_bind[i], bound, sizeof(bound)))
-			goto out_control;
-		snprintf(ready + strlen(ready), sizeof(ready) - strlen(ready), " %s", bound);
+		goto out_status;
+	struct rdo_endpoints bound;
+	if (rdo_control_bind(ctl, &o.control, &bound))
+		goto out_control;
+	char eps[4][RDO_MAX_ENDPOINTS * RDO_ENDPOINT_MAX];
+	rdo_endpoints_join(&bound, eps[0], sizeof(eps[0]));
+	rdo_endpoints_join(rdo_status_endpoints(status), eps[3], sizeof(eps[3]));
+	eps[1][0] = eps[2][0] = '\0';
+	for (unsigned i = 0; i < nsinks; i++) {
+		struct rdo_sink_stats ss;
+		sinks[i]->ops->stats(sinks[i], &ss);
+		rdo_endpoints_join(ss.endpoints, eps[strcmp(ss.name, "live") ? 2 : 1],
+				   sizeof(eps[1]));
 	}
-	rdo_info("ready: card %s, map %s (%zu registers), control on%s", card->name,
-		 rdo_regmap_name(map), rdo_regmap_count(map), ready);
+	rdo_info("ready: card %s, map %s (%zu registers), control on %s, live on %s, lossless on "
+		 "%s, status on %s",
+		 card->name, rdo_regmap_name(map), rdo_regmap_count(map), eps[0],
+		 eps[1][0] ? eps[1] : "(off)", eps[2][0] ? eps[2] : "(off)", eps[3]);
+	if (o.dma.autostart) {
+		char err[256];
+		if (rdo_dma_start(dma, 0, err, sizeof(err)))
+			rdo_err("card %s: cannot start acquisition: %s", card->name, err);
+	}
 	if (rdo_control_run(ctl, stop_fd) == 0) {
 		uint64_t served, refused;
 		rdo_control_counters(ctl, &served, &refused);
-		rdo_info("stopping: %llu requests served, %llu refused", (unsigned long long)served,
-			 (unsigned long long)refused);
+		struct rdo_dma_stats st;
+		char err[256];
+		rdo_dma_stats(dma, &st);
+		if (st.state == RDO_DMA_RUNNING && rdo_dma_stop(dma, err, sizeof(err)))
+			rdo_err("card %s: stopping acquisition: %s", card->name, err);
+		rdo_dma_stats(dma, &st);
+		rdo_info(
+		    "stopping: %llu requests served, %llu refused; %llu superpages (%llu bytes) "
+		    "read out, %llu pages dropped at the card",
+		    (unsigned long long)served, (unsigned long long)refused,
+		    (unsigned long long)st.superpages, (unsigned long long)st.bytes,
+		    (unsigned long long)st.pages_dropped);
 		rc = 0;
 	}
 out_control:
 	rdo_control_destroy(&ctl);
-out_zmq:
+out_status:
+	rdo_status_destroy(&status);
+out_sinks:
+	for (unsigned i = 0; i < nsinks; i++)
+		rdo_sink_destroy(&sinks[i]);
 	zmq_ctx_term(zctx);
-out_signals:
-	close(stop_fd);
+out_dma:
+	rdo_dma_destroy(&dma);
+out_events:
+	rdo_events_destroy(&events);
 out_card:
 	rdo_card_close(&card);
+out_signals:
+	close(stop_fd);
 out_map:
 	rdo_regmap_destroy(&map);
 	return rc;

@@ -1,6 +1,8 @@
 # The daemon. Everything but main.c goes into a library that tests link too.
 SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c \
-	server/regmap.c server/config.c server/control.c
+	server/regmap.c server/config.c server/control.c server/page.c server/hostmem.c server/ring.c server/pool.c \
+	server/dma.c server/sink.c server/events.c server/zsock.c \
+	server/live.c server/lossless.c server/status.c
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 SERVER_LIB := $(BUILD)/lib/libreadoutd.a
 

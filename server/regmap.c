@@ -28,7 +28,7 @@ struct rdo_regmap {
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 {
@@ -198,10 +198,10 @@ int rdo_field_lookup_symbol(const struct rdo_field *f, const char *symbol, uint6
 }
 
 static const char *const access_names[] = {
-	[RDO_ACCESS_RW] = "rw",
-	[RDO_ACCESS_RO] = "ro",
-	[RDO_ACCESS_WO] = "wo",
-	[RDO_ACCESS_W1C] = "w1c",
+    [RDO_ACCESS_RW] = "rw",
+    [RDO_ACCESS_RO] = "ro",
+    [RDO_ACCESS_WO] = "wo",
+    [RDO_ACCESS_W1C] = "w1c",
 };
 
 const char *rdo_access_name(enum rdo_access a)
@@ -251,8 +251,8 @@ static int check_def(const char *full, const struct rdo_reg_def *def, char *err,
 		for (size_t j = 0; j < i; j++) {
 			const struct rdo_field *g = &def->fields[j];
 			if (strcmp(f->name, g->name) == 0)
-				return fail(err, errlen, -EINVAL, "%s: field \"%s\" is defined twice",
-					    full, f->name);
+				return fail(err, errlen, -EINVAL,
+					    "%s: field \"%s\" is defined twice", full, f->name);
 			if (rdo_field_mask(f) & rdo_field_mask(g))
 				return fail(err, errlen, -EINVAL,
 					    "%s: field %s (bits %u:%u) overlaps field %s "
@@ -295,10 +295,10 @@ static int cmp_addr(const void *a, const void *b)
 
 static const struct rdo_reg *find_reg(const struct rdo_regmap *map, const char *full)
 {
-	struct rdo_reg key = { .name = (char *)full }, *pkey = &key;
-	struct rdo_reg **r = map->nregs ? bsearch(&pkey, map->by_name, map->nregs,
-						  sizeof(*map->by_name), cmp_name)
-					: NULL;
+	struct rdo_reg key = {.name = (char *)full}, *pkey = &key;
+	struct rdo_reg **r =
+	    map->nregs ? bsearch(&pkey, map->by_name, map->nregs, sizeof(*map->by_name), cmp_name)
+		       : NULL;
 	return r ? *r : NULL;
 }
 
@@ -327,7 +327,8 @@ static struct rdo_field *copy_fields(const struct rdo_field *src, size_t n)
 		dst[i].msb = src[i].msb;
 		dst[i].name = strdup(src[i].name);
 		dst[i].description = dup_or_empty(src[i].description);
-		dst[i].values = calloc(src[i].nvalues ? src[i].nvalues : 1, sizeof(struct rdo_enum));
+		dst[i].values =
+		    calloc(src[i].nvalues ? src[i].nvalues : 1, sizeof(struct rdo_enum));
 		if (!dst[i].name || !dst[i].description || !dst[i].values) {
 			free_fields(dst, i + 1);
 			return NULL;
@@ -366,11 +367,11 @@ int rdo_regmap_add_reg(struct rdo_regmap *map, const char *bank, const struct rd
 		return fail(err, errlen, -EEXIST, "register %s is defined twice", full);
 
 	struct rdo_reg candidate = {
-		.name = full,
-		.bank = b,
-		.bar = b->bar,
-		.offset = b->base + def->offset,
-		.width = def->width,
+	    .name = full,
+	    .bank = b,
+	    .bar = b->bar,
+	    .offset = b->base + def->offset,
+	    .width = def->width,
 	};
 	if (candidate.offset < b->base)
 		return fail(err, errlen, -ERANGE, "%s: offset overflows", full);
@@ -419,9 +420,9 @@ int rdo_regmap_add_reg(struct rdo_regmap *map, const char *bank, const struct rd
 	return 0;
 }
 
-int rdo_regmap_add_bank_reg(struct rdo_regmap *map, const char *bank, unsigned bar,
-			    uint64_t base, const char *description, const struct rdo_reg_def *def,
-			    char *err, size_t errlen)
+int rdo_regmap_add_bank_reg(struct rdo_regmap *map, const char *bank, unsigned bar, uint64_t base,
+			    const char *description, const struct rdo_reg_def *def, char *err,
+			    size_t errlen)
 {
 	int rc = rdo_regmap_add_bank(map, bank, bar, base, description, err, errlen);
 	if (rc)
@@ -440,7 +441,7 @@ int rdo_regmap_add_bank_reg(struct rdo_regmap *map, const char *bank, unsigned b
 int rdo_regmap_bind_bars(struct rdo_regmap *map, unsigned nbars, const uint64_t *bar_size,
 			 char *err, size_t errlen)
 {
-	struct rdo_regmap probe = { .nbars = nbars };
+	struct rdo_regmap probe = {.nbars = nbars};
 	for (unsigned i = 0; i < nbars && i < RDO_CARD_MAX_BARS; i++)
 		probe.bar_size[i] = bar_size[i];
 	for (size_t i = 0; i < map->nregs; i++) {
@@ -537,7 +538,7 @@ static int resolve_raw(const char *name, const char *colon, struct rdo_target *t
 		return fail(err, errlen, -EINVAL,
 			    "\"%s\": offset \"%s\" is not a number (e.g. bar0:0x10)", name,
 			    colon + 1);
-	*t = (struct rdo_target){ .bar = (unsigned)b, .offset = off, .width = 32 };
+	*t = (struct rdo_target){.bar = (unsigned)b, .offset = off, .width = 32};
 	return 0;
 }
 
@@ -556,15 +557,15 @@ int rdo_regmap_resolve(const struct rdo_regmap *map, const char *name, struct rd
 	char full[2 * RDO_NAME_MAX];
 	size_t n = dot2 ? (size_t)(dot2 - name) : strlen(name);
 	if (n >= sizeof(full))
-		return fail(err, errlen, -ENOENT, "no register \"%.*s\" in register map %s",
-			    (int)n, name, map->name);
+		return fail(err, errlen, -ENOENT, "no register \"%.*s\" in register map %s", (int)n,
+			    name, map->name);
 	memcpy(full, name, n);
 	full[n] = '\0';
 	const struct rdo_reg *r = find_reg(map, full);
 	if (!r)
 		return fail(err, errlen, -ENOENT, "no register \"%s\" in register map %s", full,
 			    map->name);
-	*t = (struct rdo_target){ .reg = r, .bar = r->bar, .offset = r->offset, .width = r->width };
+	*t = (struct rdo_target){.reg = r, .bar = r->bar, .offset = r->offset, .width = r->width};
 	if (!dot2)
 		return 0;
 	for (size_t i = 0; i < r->nfields; i++)

@@ -99,9 +99,9 @@ int rdo_regmap_add_reg(struct rdo_regmap *map, const char *bank, const struct rd
 		       char *err, size_t errlen);
 
 /* Add bank `bank` and its first register, or neither: the same checks as both calls. */
-int rdo_regmap_add_bank_reg(struct rdo_regmap *map, const char *bank, unsigned bar,
-			    uint64_t base, const char *description, const struct rdo_reg_def *def,
-			    char *err, size_t errlen);
+int rdo_regmap_add_bank_reg(struct rdo_regmap *map, const char *bank, unsigned bar, uint64_t base,
+			    const char *description, const struct rdo_reg_def *def, char *err,
+			    size_t errlen);
 
 /*
  * Bind the map to a card's BAR sizes: every register must lie inside its BAR

@@ -8,9 +8,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RDO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define RDO_VERSION "0.1.0"
+#define RDO_ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+#define RDO_VERSION	     "0.1.0"
 #define RDO_PROTOCOL_VERSION 1
+
+#define RDO_MAX_ENDPOINTS 8
+#define RDO_ENDPOINT_MAX  256
+
+/* The endpoints a socket binds: tcp://HOST:PORT or ipc://PATH. Plain value. */
+struct rdo_endpoints {
+	char ep[RDO_MAX_ENDPOINTS][RDO_ENDPOINT_MAX];
+	size_t n;
+};
+
+/* Append `ep` (truncated to fit): 0, or -ENOSPC when the list is full. */
+int rdo_endpoints_add(struct rdo_endpoints *e, const char *ep);
 
 /*
  * Parse an unsigned integer: decimal, 0x hex or 0b binary, with optional '_'
@@ -30,6 +42,14 @@ static inline bool rdo_range_fits(uint64_t size, uint64_t off, uint64_t len)
 {
 	return off < size && size - off >= len;
 }
+
+/*
+ * Parse a size: an integer as rdo_parse_u64, optionally followed by a unit:
+ * K, M, G (powers of 1000) or KiB, MiB, GiB (powers of 1024), and for rates
+ * a trailing "/s" ("100MB/s" = 100000000, "1MiB" = 1048576). 0, or -EINVAL /
+ * -ERANGE.
+ */
+int rdo_parse_size(const char *s, uint64_t *out);
 
 /* Monotonic time in nanoseconds. */
 uint64_t rdo_now_ns(void);

@@ -11,9 +11,17 @@ $(OBJ)/tests/%.o: tests/%.c | deps $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(TEST_CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The concurrent scenarios the ring and pool unit tests share with the stress programs.
+SCENARIO_OBJ := $(OBJ)/tests/stress/scenario.o
+
+# Objects before libraries, whatever rule added them, so every archive member they need is found.
+LINK_INPUTS = $(filter %.o,$^) $(filter %.a,$^)
+
 $(BIN)/tests/unit_%: $(OBJ)/tests/unit/%.o $(SERVER_LIB) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+	$(CC) $(LDFLAGS) -o $@ $(LINK_INPUTS) $(LDLIBS) -lcriterion
+
+$(BIN)/tests/unit_test_ring $(BIN)/tests/unit_test_pool: $(SCENARIO_OBJ)
 
 $(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
@@ -21,16 +29,32 @@ $(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT
 
 TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 
+# Stress programs (tests/stress/stress_*.c): plain programs, since criterion
+# crashes under ThreadSanitizer, that run a module's concurrent scenario hard
+# for a few seconds and abort naming the failed check. make test runs them
+# as built; make tsan also runs their TSan builds.
+STRESS_TESTS := $(patsubst tests/stress/%.c,$(BIN)/tests/%,$(wildcard tests/stress/stress_*.c))
+
+$(BIN)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(SCENARIO_OBJ) $(SERVER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $(LINK_INPUTS) $(LDLIBS)
+
+.SECONDARY: $(STRESS_TESTS:$(BIN)/tests/%=$(OBJ)/tests/stress/%.o)
+.PHONY: stress
+stress: $(STRESS_TESTS)
+	@for t in $(STRESS_TESTS); do echo "== $$t"; $$t || exit 1; done
+
 # Criterion forks a process per test; -j1 keeps two cores free for the
 # daemons the integration tests start.
 CRITERION_FLAGS ?= --jobs 1
 # The readoutd and readoutctl the integration tests run (make tsan swaps them).
 TEST_DAEMON_DIR ?= $(abspath $(BIN))
-test: binaries $(TESTS)
+test: binaries $(TESTS) $(STRESS_TESTS)
 	@fail=0; for t in $(TESTS); do \
 		echo "== $$t"; \
 		RDO_BIN_DIR=$(TEST_DAEMON_DIR) $$t $(CRITERION_FLAGS) || fail=1; \
 	done; \
+	for t in $(STRESS_TESTS); do echo "== $$t"; $$t || fail=1; done; \
 	if [ $$fail -ne 0 ]; then echo "make test: FAILED"; exit 1; fi; \
 	echo "make test: all test binaries passed"
 

@@ -44,7 +44,8 @@ static void expect_refused(const char *why)
 {
 	cr_assert_eq(o.status, 1, "exit %d, stderr: %s", o.status, o.err);
 	cr_assert(strstr(o.err, why), "stderr lacks \"%s\": %s", why, o.err);
-	cr_assert(strchr(o.err, '\n') == o.err + strlen(o.err) - 1, "reason not one line: %s", o.err);
+	cr_assert(strchr(o.err, '\n') == o.err + strlen(o.err) - 1, "reason not one line: %s",
+		  o.err);
 	expect_scratch("0x12345678");
 }
 
@@ -129,12 +130,12 @@ Test(readoutd, refused_requests_change_nothing)
 
 Test(readoutd, define_register_at_run_time)
 {
-	cr_assert_eq(ctl("reg define dbg.counter 0x10 --bar 0 --base 0x2000 --field lo=15:0 "
+	cr_assert_eq(ctl("reg define dbg.counter 0x10 --bar 0 --base 0x8000 --field lo=15:0 "
 			 "--field hi=31:16 --desc 'debug counter'",
 			 d.tcp),
 		     0, "%s", o.err);
 	cr_assert_eq(ctl("reg list 'dbg.*'", d.ipc), 0, "%s", o.err);
-	cr_assert(strstr(o.out, "bar0:0x2010"), "%s", o.out);
+	cr_assert(strstr(o.out, "bar0:0x8010"), "%s", o.out);
 	cr_assert(strstr(o.out, "debug counter"), "%s", o.out);
 	cr_assert_eq(ctl("reg define dbg.counter 0x20", d.tcp), 1);
 	cr_assert(strstr(o.err, "defined twice"), "%s", o.err);
@@ -186,7 +187,7 @@ static size_t pack_read(uint8_t *buf, uint32_t version, const char *name)
 {
 	Rdo__Request req = RDO__REQUEST__INIT;
 	Rdo__RegReadRequest rd = RDO__REG_READ_REQUEST__INIT;
-	char *names[] = { (char *)name };
+	char *names[] = {(char *)name};
 	req.version = version;
 	req.id = 42;
 	req.cmd_case = RDO__REQUEST__CMD_REG_READ;
@@ -201,7 +202,7 @@ Test(readoutd, malformed_frames_get_error_replies)
 	cr_assert_eq(ctl("reg write id.scratch 0x12345678", d.tcp), 0);
 	void *ctx = zmq_ctx_new();
 	void *s = raw_socket(ctx, d.tcp);
-	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0x0f, 0x42, 0x13 };
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 0x42, 0x13};
 	Rdo__Reply *r = raw_call(s, garbage, sizeof(garbage));
 	cr_assert_eq(r->error, RDO__ERROR_CODE__ERR_MALFORMED, "garbage: %s", r->message);
 	rdo__reply__free_unpacked(r, NULL);
@@ -220,7 +221,7 @@ Test(readoutd, malformed_frames_get_error_replies)
 	rdo__reply__free_unpacked(r, NULL);
 
 	/* version 1, id 43, and field 99 (a command from the future): varint 1. */
-	static const uint8_t future[] = { 0x08, 0x01, 0x10, 0x2b, 0x98, 0x06, 0x01 };
+	static const uint8_t future[] = {0x08, 0x01, 0x10, 0x2b, 0x98, 0x06, 0x01};
 	r = raw_call(s, future, sizeof(future));
 	cr_assert_eq(r->error, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND, "%s", r->message);
 	cr_assert_eq(r->id, 43);
@@ -292,9 +293,11 @@ Test(readoutd, temperature_moves)
 
 Test(readoutd, second_server_on_the_same_ipc_path_is_refused)
 {
+	/* A card of its own, so that only the ipc path is shared. */
 	char config[2048];
 	snprintf(config, sizeof(config),
-		 "card: { regmap: @MAP@/rdo-sim.yaml }\ncontrol: { bind: [ \"ipc://%s/ctl\" ] }\n",
+		 "card: { address: \"@DIR@\", regmap: @MAP@/rdo-sim.yaml }\n"
+		 "control: { bind: [ \"ipc://%s/ctl\" ] }\n",
 		 d.dir);
 	struct rdo_daemon second;
 	cr_assert_eq(rdo_daemon_start(&second, config, NULL), -1, "second server started");

@@ -26,8 +26,7 @@ static void write_temp(const char *text, char *path)
 }
 
 /* Assert that `err` starts with exactly "path:line:col: " and contains `needle`. */
-static void expect_message(const char *err, const char *path, int line, int col,
-			   const char *needle)
+static void expect_message(const char *err, const char *path, int line, int col, const char *needle)
 {
 	char prefix[PATH_MAX + 32];
 	snprintf(prefix, sizeof(prefix), "%s:%d:%d: ", path, line, col);
@@ -73,11 +72,26 @@ Test(config, defaults)
 	rdo_server_opts_init(&o);
 	cr_assert_eq(o.card.links, 12);
 	cr_assert_str_eq(o.card.backend, "sim");
-	cr_assert_eq(o.ncontrol_bind, 2);
-	cr_assert_str_eq(o.control_bind[0], RDO_DEFAULT_CONTROL_TCP);
-	cr_assert_str_eq(o.control_bind[1], RDO_DEFAULT_CONTROL_IPC);
+	cr_assert_eq(o.control.n, 2);
+	cr_assert_str_eq(o.control.ep[0], RDO_DEFAULT_CONTROL_TCP);
+	cr_assert_str_eq(o.control.ep[1], RDO_DEFAULT_CONTROL_IPC);
 	cr_assert_eq(o.log_level, LOG_INFO);
 	cr_assert_not(o.force);
+	cr_assert_eq(o.card.sim_rate, 100000000);
+	cr_assert_eq(o.dma.superpage_size, 1u << 20);
+	cr_assert_eq(o.dma.superpages, 256);
+	cr_assert_eq(o.dma.link_mask, UINT32_MAX);
+	cr_assert_eq(o.dma.page_size, 8192);
+	cr_assert(o.dma.autostart);
+	cr_assert(o.live.enabled);
+	cr_assert_eq(o.live.bind.n, 2);
+	cr_assert_str_eq(o.live.bind.ep[0], RDO_DEFAULT_LIVE_TCP);
+	cr_assert_str_eq(o.live.bind.ep[1], RDO_DEFAULT_LIVE_IPC);
+	cr_assert(o.lossless.enabled);
+	cr_assert_str_eq(o.lossless.bind.ep[0], RDO_DEFAULT_LOSSLESS_TCP);
+	cr_assert_str_eq(o.lossless.bind.ep[1], RDO_DEFAULT_LOSSLESS_IPC);
+	cr_assert_str_eq(o.status.bind.ep[0], RDO_DEFAULT_STATUS_TCP);
+	cr_assert_str_eq(o.status.bind.ep[1], RDO_DEFAULT_STATUS_IPC);
 }
 
 Test(config, load_server_config)
@@ -96,10 +110,26 @@ Test(config, load_server_config)
 	cr_assert_eq(o.card.serial, 0x5244000000000001ull);
 	cr_assert_eq(o.card.fw_version, 0x01020003);
 	cr_assert_not(o.force);
-	cr_assert_eq(o.ncontrol_bind, 2);
-	cr_assert_str_eq(o.control_bind[0], "tcp://127.0.0.1:5570");
-	cr_assert_str_eq(o.control_bind[1], "ipc:///tmp/readoutd.ctl");
+	cr_assert_eq(o.control.n, 2);
+	cr_assert_str_eq(o.control.ep[0], "tcp://127.0.0.1:5570");
+	cr_assert_str_eq(o.control.ep[1], "ipc:///tmp/readoutd.ctl");
 	cr_assert_eq(o.log_level, LOG_INFO);
+}
+
+/* The shipped config writes out every default: loading it must change nothing else. */
+Test(config, shipped_config_is_the_defaults)
+{
+	struct rdo_server_opts d, o;
+	rdo_server_opts_init(&d);
+	rdo_server_opts_init(&o);
+	char err[512] = "";
+	cr_assert_eq(rdo_config_load(CONFIG_FILE, &o, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(memcmp(&o.card, &d.card, sizeof(o.card)), 0);
+	cr_assert_eq(memcmp(&o.control, &d.control, sizeof(o.control)), 0);
+	cr_assert_eq(memcmp(&o.dma, &d.dma, sizeof(o.dma)), 0);
+	cr_assert_eq(memcmp(&o.live, &d.live, sizeof(o.live)), 0);
+	cr_assert_eq(memcmp(&o.lossless, &d.lossless, sizeof(o.lossless)), 0);
+	cr_assert_eq(memcmp(&o.status, &d.status, sizeof(o.status)), 0);
 }
 
 Test(config, load_custom_config)
@@ -129,8 +159,8 @@ Test(config, load_custom_config)
 	cr_assert_eq(o.card.identity, 0xcafe);
 	cr_assert_eq(o.card.fw_version, 0x01020009);
 	cr_assert_eq(o.card.serial, 7);
-	cr_assert_eq(o.ncontrol_bind, 1);
-	cr_assert_str_eq(o.control_bind[0], "tcp://0.0.0.0:6000");
+	cr_assert_eq(o.control.n, 1);
+	cr_assert_str_eq(o.control.ep[0], "tcp://0.0.0.0:6000");
 }
 
 Test(config, default_regmap_beside_config)
@@ -145,7 +175,7 @@ Test(config, default_regmap_beside_config)
 	cr_assert_eq(o.log_level, LOG_NOTICE);
 	cr_assert_str_eq(o.regmap_file, "/tmp/regmaps/rdo-sim.yaml");
 	cr_assert_eq(o.card.links, 12, "defaults stay where the file says nothing");
-	cr_assert_eq(o.ncontrol_bind, 2);
+	cr_assert_eq(o.control.n, 2);
 }
 
 Test(config, absolute_regmap_path)
@@ -167,7 +197,7 @@ Test(config, load_sim_regmap)
 	cr_assert_not_null(map, "%s", err);
 	cr_assert_str_eq(rdo_regmap_name(map), "rdo-sim");
 	cr_assert_str_eq(rdo_regmap_source(map), REGMAP_FILE);
-	cr_assert_eq(rdo_regmap_count(map), 21);
+	cr_assert_eq(rdo_regmap_count(map), 30 + 12 * 8, "30 registers and 12 dma_link banks of 8");
 
 	uint64_t v, lo, hi;
 	const struct rdo_reg *r = rdo_regmap_identity(map, &v);
@@ -195,53 +225,128 @@ Test(config, load_sim_regmap)
 	cr_assert_eq(t.reg->access, RDO_ACCESS_WO);
 	cr_assert_eq(rdo_regmap_resolve(map, "dma.page_size", &t, err, sizeof(err)), 0);
 	cr_assert_eq(t.reg->reset, 8192);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.control.mode", &t, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(rdo_field_mask(t.field), SIM_DMA_PULSED);
+	cr_assert_str_eq(rdo_field_symbol(t.field, 1), "pulsed");
+	cr_assert_str_eq(rdo_field_symbol(t.field, 0), "continuous");
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.fifo_depth", &t, err, sizeof(err)), 0);
+	cr_assert_eq(t.reg->reset, SIM_FIFO_DEPTH);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.irq_holdoff", &t, err, sizeof(err)), 0);
+	cr_assert_eq(t.reg->reset, 1000);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.pulse_hz", &t, err, sizeof(err)), 0);
+	cr_assert_eq(t.reg->reset, 60);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.pulse_bytes", &t, err, sizeof(err)), 0);
+	cr_assert_eq(t.reg->reset, 262144);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.irq_coalesce", &t, err, sizeof(err)), 0);
+	cr_assert_eq(t.reg->reset, 1);
+	cr_assert_eq(rdo_regmap_resolve(map, "dma_link12.pages", &t, err, sizeof(err)), -ENOENT,
+		     "the map has 12 links");
 	rdo_regmap_destroy(&map);
 }
 
-/* The map must describe the emulator: every register where card_sim.h puts it. */
+/* Where card_sim.h puts a register (in bank dma_link<N>, relative to the bank). */
+struct reg_spec {
+	const char *name;
+	unsigned offset, width;
+	enum rdo_access access;
+};
+
+static void expect_reg(const struct rdo_regmap *map, const char *name, uint64_t offset,
+		       unsigned width, enum rdo_access access)
+{
+	struct rdo_target t;
+	char err[512] = "";
+	cr_assert_eq(rdo_regmap_resolve(map, name, &t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.bar, 0, "%s", name);
+	cr_assert_eq(t.offset, offset, "%s", name);
+	cr_assert_eq(t.width, width, "%s", name);
+	cr_assert_eq(t.reg->access, access, "%s", name);
+}
+
+/* The map must describe the emulator: every register and bit where card_sim.h puts it. */
 Test(config, sim_regmap_matches_emulator)
 {
+	static const struct reg_spec regs[] = {
+	    {"id.identity", SIM_ID_IDENTITY, 32, RDO_ACCESS_RO},
+	    {"id.firmware", SIM_ID_FIRMWARE, 32, RDO_ACCESS_RO},
+	    {"id.serial", SIM_ID_SERIAL, 64, RDO_ACCESS_RO},
+	    {"id.scratch", SIM_ID_SCRATCH, 32, RDO_ACCESS_RW},
+	    {"ctrl.config", SIM_CTRL_CONFIG, 32, RDO_ACCESS_RW},
+	    {"ctrl.reset", SIM_CTRL_RESET, 32, RDO_ACCESS_WO},
+	    {"ctrl.status", SIM_CTRL_STATUS, 32, RDO_ACCESS_RO},
+	    {"ctrl.errors", SIM_CTRL_ERRORS, 32, RDO_ACCESS_W1C},
+	    {"mon.temperature", SIM_MON_TEMPERATURE, 32, RDO_ACCESS_RO},
+	    {"mon.temperature_max", SIM_MON_TEMP_MAX, 32, RDO_ACCESS_RO},
+	    {"mon.uptime", SIM_MON_UPTIME, 32, RDO_ACCESS_RO},
+	    {"link.count", SIM_LINK_COUNT, 32, RDO_ACCESS_RO},
+	    {"link.enable", SIM_LINK_ENABLE, 32, RDO_ACCESS_RW},
+	    {"link.status", SIM_LINK_STATUS, 32, RDO_ACCESS_RO},
+	    {"fault.link_down", SIM_FAULT_LINK_DOWN, 32, RDO_ACCESS_RW},
+	    {"fault.stall", SIM_FAULT_STALL, 32, RDO_ACCESS_RW},
+	    {"fault.corrupt", SIM_FAULT_CORRUPT, 32, RDO_ACCESS_WO},
+	    {"fault.overflow", SIM_FAULT_OVERFLOW, 32, RDO_ACCESS_WO},
+	    {"dma.control", SIM_DMA_CONTROL, 32, RDO_ACCESS_RW},
+	    {"dma.status", SIM_DMA_STATUS, 32, RDO_ACCESS_RO},
+	    {"dma.rate", SIM_DMA_RATE, 64, RDO_ACCESS_RW},
+	    {"dma.page_size", SIM_DMA_PAGE_SIZE, 32, RDO_ACCESS_RW},
+	    {"dma.irq_coalesce", SIM_DMA_IRQ_COALESCE, 32, RDO_ACCESS_RW},
+	    {"dma.dropped", SIM_DMA_DROPPED, 64, RDO_ACCESS_RO},
+	    {"dma.irq_holdoff", SIM_DMA_IRQ_HOLDOFF, 32, RDO_ACCESS_RW},
+	    {"dma.fifo_depth", SIM_DMA_FIFO_DEPTH, 32, RDO_ACCESS_RO},
+	    {"dma.pulse_hz", SIM_DMA_PULSE_HZ, 32, RDO_ACCESS_RW},
+	    {"dma.pulse_bytes", SIM_DMA_PULSE_BYTES, 32, RDO_ACCESS_RW},
+	    {"dma.irq_count", SIM_DMA_IRQ_COUNT, 64, RDO_ACCESS_RO},
+	    {"dma.overflows", SIM_DMA_OVERFLOWS, 32, RDO_ACCESS_RO},
+	};
+	static const struct reg_spec link_regs[] = {
+	    {"free_addr", SIM_LINK_FREE_ADDR, 64, RDO_ACCESS_RW},
+	    {"free_push", SIM_LINK_FREE_PUSH, 32, RDO_ACCESS_WO},
+	    {"free_level", SIM_LINK_FREE_LEVEL, 32, RDO_ACCESS_RO},
+	    {"completion_addr", SIM_LINK_COMPL_ADDR, 64, RDO_ACCESS_RW},
+	    {"ready_count", SIM_LINK_READY, 32, RDO_ACCESS_RO},
+	    {"pages", SIM_LINK_PAGES, 64, RDO_ACCESS_RO},
+	    {"dropped", SIM_LINK_DROPPED, 64, RDO_ACCESS_RO},
+	    {"dropped_bytes", SIM_LINK_DROPPED_BYTES, 64, RDO_ACCESS_RO},
+	};
 	static const struct {
 		const char *name;
-		unsigned offset, width;
-		enum rdo_access access;
-	} regs[] = {
-		{ "id.identity", SIM_ID_IDENTITY, 32, RDO_ACCESS_RO },
-		{ "id.firmware", SIM_ID_FIRMWARE, 32, RDO_ACCESS_RO },
-		{ "id.serial", SIM_ID_SERIAL, 64, RDO_ACCESS_RO },
-		{ "id.scratch", SIM_ID_SCRATCH, 32, RDO_ACCESS_RW },
-		{ "ctrl.config", SIM_CTRL_CONFIG, 32, RDO_ACCESS_RW },
-		{ "ctrl.reset", SIM_CTRL_RESET, 32, RDO_ACCESS_WO },
-		{ "ctrl.status", SIM_CTRL_STATUS, 32, RDO_ACCESS_RO },
-		{ "ctrl.errors", SIM_CTRL_ERRORS, 32, RDO_ACCESS_W1C },
-		{ "mon.temperature", SIM_MON_TEMPERATURE, 32, RDO_ACCESS_RO },
-		{ "mon.temperature_max", SIM_MON_TEMP_MAX, 32, RDO_ACCESS_RO },
-		{ "mon.uptime", SIM_MON_UPTIME, 32, RDO_ACCESS_RO },
-		{ "link.count", SIM_LINK_COUNT, 32, RDO_ACCESS_RO },
-		{ "link.enable", SIM_LINK_ENABLE, 32, RDO_ACCESS_RW },
-		{ "link.status", SIM_LINK_STATUS, 32, RDO_ACCESS_RO },
-		{ "fault.link_down", SIM_FAULT_LINK_DOWN, 32, RDO_ACCESS_RW },
-		{ "dma.control", SIM_DMA_CONTROL, 32, RDO_ACCESS_RW },
-		{ "dma.status", SIM_DMA_STATUS, 32, RDO_ACCESS_RO },
-		{ "dma.rate", SIM_DMA_RATE, 64, RDO_ACCESS_RW },
-		{ "dma.page_size", SIM_DMA_PAGE_SIZE, 32, RDO_ACCESS_RW },
-		{ "dma.irq_coalesce", SIM_DMA_IRQ_COALESCE, 32, RDO_ACCESS_RW },
-		{ "dma.dropped", SIM_DMA_DROPPED, 64, RDO_ACCESS_RO },
+		uint64_t mask;
+	} fields[] = {
+	    {"ctrl.errors.power_on", SIM_ERR_POWER_ON},
+	    {"ctrl.errors.link_down", SIM_ERR_LINK_DOWN},
+	    {"ctrl.errors.dma_fault", SIM_ERR_DMA_FAULT},
+	    {"ctrl.errors.fifo_full", SIM_ERR_FIFO_FULL},
+	    {"ctrl.reset.card", SIM_RESET_CARD},
+	    {"ctrl.reset.dma", SIM_RESET_DMA},
+	    {"dma.control.enable", SIM_DMA_ENABLE},
+	    {"dma.control.irq_enable", SIM_DMA_IRQ_ENABLE},
+	    {"dma.control.mode", SIM_DMA_PULSED},
+	    {"dma.control.header_only", SIM_DMA_HEADER_ONLY},
+	    {"dma.control.variable_size", SIM_DMA_VARIABLE_SIZE},
+	    {"dma.status.running", SIM_DMA_RUNNING},
 	};
 	char err[512] = "";
 	struct rdo_regmap *map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
 	cr_assert_not_null(map, "%s", err);
-	cr_assert_eq(rdo_regmap_count(map), RDO_ARRAY_SIZE(regs));
-	for (size_t i = 0; i < RDO_ARRAY_SIZE(regs); i++) {
+	cr_assert_eq(rdo_regmap_count(map), RDO_ARRAY_SIZE(regs) + 12 * RDO_ARRAY_SIZE(link_regs));
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(regs); i++)
+		expect_reg(map, regs[i].name, regs[i].offset, regs[i].width, regs[i].access);
+	for (unsigned link = 0; link < 12; link++)
+		for (size_t i = 0; i < RDO_ARRAY_SIZE(link_regs); i++) {
+			char name[64];
+			snprintf(name, sizeof(name), "dma_link%u.%s", link, link_regs[i].name);
+			expect_reg(map, name,
+				   SIM_LINK_BASE + link * SIM_LINK_STRIDE + link_regs[i].offset,
+				   link_regs[i].width, link_regs[i].access);
+		}
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(fields); i++) {
 		struct rdo_target t;
-		cr_assert_eq(rdo_regmap_resolve(map, regs[i].name, &t, err, sizeof(err)), 0, "%s",
+		cr_assert_eq(rdo_regmap_resolve(map, fields[i].name, &t, err, sizeof(err)), 0, "%s",
 			     err);
-		cr_assert_eq(t.bar, 0, "%s", regs[i].name);
-		cr_assert_eq(t.offset, regs[i].offset, "%s", regs[i].name);
-		cr_assert_eq(t.width, regs[i].width, "%s", regs[i].name);
-		cr_assert_eq(t.reg->access, regs[i].access, "%s", regs[i].name);
+		cr_assert_eq(rdo_field_mask(t.field), fields[i].mask, "%s", fields[i].name);
 	}
-	uint64_t bars[] = { SIM_BAR0_SIZE };
+	uint64_t bars[] = {SIM_BAR0_SIZE};
 	cr_assert_eq(rdo_regmap_bind_bars(map, 1, bars, err, sizeof(err)), 0, "%s", err);
 	rdo_regmap_destroy(&map);
 }
@@ -286,8 +391,10 @@ Test(config, unknown_key)
 	expect_config_error("card:\n  nmae: sim1\n", 2, 3,
 			    "card.nmae: unknown key (expected one of: name, backend, address, "
 			    "regmap, force, sim)");
-	expect_config_error("log_level: info\nlinks: 12\n", 2, 1,
-			    "links: unknown key (expected one of: card, control, log_level)");
+	expect_config_error(
+	    "log_level: info\nlinks: 12\n", 2, 1,
+	    "links: unknown key (expected one of: card, control, dma, live, lossless, "
+	    "status, log_level)");
 }
 
 Test(config, key_given_twice)
@@ -335,8 +442,7 @@ Test(config, bad_log_level)
 
 Test(config, bad_endpoint)
 {
-	expect_config_error("control:\n  bind:\n    - tcp://127.0.0.1:1\n    - http://x:80\n", 4,
-			    7,
+	expect_config_error("control:\n  bind:\n    - tcp://127.0.0.1:1\n    - http://x:80\n", 4, 7,
 			    "control.bind: expected tcp://HOST:PORT or ipc://PATH, got "
 			    "\"http://x:80\"");
 	expect_config_error("control:\n  bind: []\n", 2, 9,
@@ -476,4 +582,409 @@ Test(config, regmap_structure_errors)
 				     "        fields:\n"
 				     "          - { name: a, bits: 0, values: { on: 2 } }\n",
 			    7, 9, "b.r.a: value on = 2 does not fit in 1 bits");
+}
+
+/* Load `yaml` as a server config over the defaults; it must load. */
+static void load_config(const char *yaml, struct rdo_server_opts *o)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp(yaml, path);
+	rdo_server_opts_init(o);
+	int rc = rdo_config_load(path, o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+}
+
+struct bad_yaml {
+	const char *yaml;
+	int line, col;
+	const char *needle;
+};
+
+static void expect_config_errors(const struct bad_yaml *bad, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		expect_config_error(bad[i].yaml, bad[i].line, bad[i].col, bad[i].needle);
+}
+
+Test(config, sim_generator)
+{
+	struct rdo_server_opts o;
+	load_config("card:\n"
+		    "  sim:\n"
+		    "    rate: 100MB/s\n"
+		    "    pulsed: true\n"
+		    "    pulse_hz: 10000\n"
+		    "    pulse_bytes: 2GiB\n"
+		    "    variable_size: yes\n"
+		    "    header_only: on\n",
+		    &o);
+	cr_assert_eq(o.card.sim_rate, 100000000);
+	cr_assert(o.card.sim_pulsed);
+	cr_assert_eq(o.card.sim_pulse_hz, 10000);
+	cr_assert_eq(o.card.sim_pulse_bytes, 1u << 31);
+	cr_assert(o.card.sim_variable_size);
+	cr_assert(o.card.sim_header_only);
+	cr_assert_eq(o.card.links, 12, "keys not given keep their defaults");
+
+	load_config("card: { sim: { rate: 0, pulse_bytes: 1, pulse_hz: 1 } }\n", &o);
+	cr_assert_eq(o.card.sim_rate, 0, "0: as fast as the host takes it");
+	cr_assert_eq(o.card.sim_pulse_bytes, 1);
+	cr_assert_eq(o.card.sim_pulse_hz, 1);
+	load_config("card: { sim: { rate: 1GiB } }\n", &o);
+	cr_assert_eq(o.card.sim_rate, 1ull << 30, "the /s of a rate is optional");
+	load_config("card: { sim: { rate: 0x1000/s } }\n", &o);
+	cr_assert_eq(o.card.sim_rate, 0x1000);
+}
+
+Test(config, sim_generator_errors)
+{
+	static const struct bad_yaml bad[] = {
+	    {"card:\n  sim:\n    rate: fast\n", 3, 11,
+	     "card.sim.rate: expected a rate like 100MB/s, 1GiB/s or 0, got \"fast\""},
+	    {"card:\n  sim:\n    rate: 100MB/h\n", 3, 11, "card.sim.rate: expected a rate"},
+	    {"card:\n  sim:\n    rate: [1]\n", 3, 11,
+	     "card.sim.rate: expected a rate like 100MB/s, 1GiB/s or 0, got a list"},
+	    {"card:\n  sim:\n    rate: 20000000000GB/s\n", 3, 11,
+	     "card.sim.rate: 20000000000GB/s does not fit in 64 bits"},
+	    {"card:\n  sim:\n    pulsed: 1\n", 3, 13,
+	     "card.sim.pulsed: expected true or false, got \"1\""},
+	    {"card:\n  sim:\n    pulse_hz: 0\n", 3, 15,
+	     "card.sim.pulse_hz: 0 is too small (at least 1)"},
+	    {"card:\n  sim:\n    pulse_hz: 10001\n", 3, 15,
+	     "card.sim.pulse_hz: 10001 is too large (at most 10000)"},
+	    {"card:\n  sim:\n    pulse_hz: 60Hz\n", 3, 15,
+	     "card.sim.pulse_hz: expected an integer, got \"60Hz\""},
+	    {"card:\n  sim:\n    pulse_bytes: 0\n", 3, 18,
+	     "card.sim.pulse_bytes: 0 is too small (at least 1)"},
+	    {"card:\n  sim:\n    pulse_bytes: 3GiB\n", 3, 18,
+	     "card.sim.pulse_bytes: 3GiB is too large (at most 2GiB)"},
+	    {"card:\n  sim:\n    pulse_bytes: 1MiB/s\n", 3, 18,
+	     "card.sim.pulse_bytes: expected a size like 4096, 8KiB or 1MiB, got the rate "
+	     "\"1MiB/s\" (drop the /s)"},
+	    {"card:\n  sim:\n    variable_size: sometimes\n", 3, 20,
+	     "card.sim.variable_size: expected true or false, got \"sometimes\""},
+	    {"card:\n  sim:\n    header_only: {}\n", 3, 18,
+	     "card.sim.header_only: expected true or false, got a mapping"},
+	    {"card:\n  sim:\n    links: 0\n", 3, 12, "card.sim.links: 0 is too small (at least 1)"},
+	    {"card:\n  sim:\n    pulse: true\n", 3, 5,
+	     "card.sim.pulse: unknown key (expected one of: links, serial, firmware, identity, "
+	     "rate, pulsed, pulse_hz, pulse_bytes, variable_size, header_only)"},
+	};
+	expect_config_errors(bad, RDO_ARRAY_SIZE(bad));
+}
+
+Test(config, dma)
+{
+	struct rdo_server_opts o;
+	load_config("dma:\n"
+		    "  superpage_size: 256MiB\n"
+		    "  superpages: 65536\n"
+		    "  links: [0, 3, 31]\n"
+		    "  page_size: 64\n"
+		    "  irq_coalesce: 1024\n"
+		    "  irq_holdoff_us: 1000000\n"
+		    "  autostart: false\n",
+		    &o);
+	cr_assert_eq(o.dma.superpage_size, 256u << 20);
+	cr_assert_eq(o.dma.superpages, 65536);
+	cr_assert_eq(o.dma.link_mask, 0x80000009u);
+	cr_assert_eq(o.dma.page_size, 64);
+	cr_assert_eq(o.dma.irq_coalesce, 1024);
+	cr_assert_eq(o.dma.irq_holdoff_us, 1000000);
+	cr_assert_not(o.dma.autostart);
+
+	load_config("dma: { superpage_size: 4KiB, superpages: 2, page_size: 4096, irq_coalesce: 1,"
+		    " irq_holdoff_us: 1, links: 0xfff }\n",
+		    &o);
+	cr_assert_eq(o.dma.superpage_size, 4096);
+	cr_assert_eq(o.dma.superpages, 2);
+	cr_assert_eq(o.dma.page_size, 4096);
+	cr_assert_eq(o.dma.link_mask, 0xfff);
+	cr_assert(o.dma.autostart, "keys not given keep their defaults");
+	load_config("dma: { links: [5] }\n", &o);
+	cr_assert_eq(o.dma.link_mask, 1u << 5);
+	load_config("dma: { links: all }\n", &o);
+	cr_assert_eq(o.dma.link_mask, UINT32_MAX, "all: every link the card has");
+}
+
+Test(config, dma_errors)
+{
+	static const struct bad_yaml bad[] = {
+	    {"dma:\n  superpage_size: 1000\n", 2, 19,
+	     "dma.superpage_size: 1000 is too small (at least 4KiB)"},
+	    {"dma:\n  superpage_size: 512MiB\n", 2, 19,
+	     "dma.superpage_size: 512MiB is too large (at most 256MiB)"},
+	    {"dma:\n  superpage_size: 6000\n", 2, 19,
+	     "dma.superpage_size: 6000 is not a multiple of 4KiB"},
+	    {"dma:\n  superpage_size: big\n", 2, 19,
+	     "dma.superpage_size: expected a size like 4096, 8KiB or 1MiB, got \"big\""},
+	    {"dma:\n  superpages: 1\n", 2, 15, "dma.superpages: 1 is too small (at least 2)"},
+	    {"dma:\n  superpages: 65537\n", 2, 15,
+	     "dma.superpages: 65537 is too large (at most 65536)"},
+	    {"dma:\n  superpages: [2]\n", 2, 15, "dma.superpages: expected an integer, got a list"},
+	    {"dma:\n  links: [0, 32]\n", 2, 14, "dma.links[1]: 32 is too large (at most 31)"},
+	    {"dma:\n  links: [3, 3]\n", 2, 14, "dma.links: link 3 is listed twice"},
+	    {"dma:\n  links: []\n", 2, 10,
+	     "dma.links: expected all, a list of link numbers 0-31 or an integer mask, got an "
+	     "empty list"},
+	    {"dma:\n  links: 0\n", 2, 10, "dma.links: the mask 0 selects no link"},
+	    {"dma:\n  links: 0x1_0000_0000\n", 2, 10,
+	     "dma.links: 0x1_0000_0000 has bits above link 31"},
+	    {"dma:\n  links: some\n", 2, 10,
+	     "dma.links: expected all, a list of link numbers 0-31 or an integer mask, got "
+	     "\"some\""},
+	    {"dma:\n  links: { all: true }\n", 2, 10,
+	     "dma.links: expected all, a list of link numbers 0-31 or an integer mask, got a "
+	     "mapping"},
+	    {"dma:\n  links: [one]\n", 2, 11, "dma.links[0]: expected an integer, got \"one\""},
+	    {"dma:\n  page_size: 32\n", 2, 14, "dma.page_size: 32 is too small (at least 64)"},
+	    {"dma:\n  page_size: 16KiB\n", 2, 14,
+	     "dma.page_size: 16KiB is too large (at most 8KiB)"},
+	    {"dma:\n  page_size: 100\n", 2, 14, "dma.page_size: 100 is not a multiple of 8"},
+	    {"dma:\n  irq_coalesce: 0\n", 2, 17, "dma.irq_coalesce: 0 is too small (at least 1)"},
+	    {"dma:\n  irq_coalesce: 1025\n", 2, 17,
+	     "dma.irq_coalesce: 1025 is too large (at most 1024)"},
+	    {"dma:\n  irq_holdoff_us: 0\n", 2, 19,
+	     "dma.irq_holdoff_us: 0 is too small (at least 1)"},
+	    {"dma:\n  irq_holdoff_us: 1000001\n", 2, 19,
+	     "dma.irq_holdoff_us: 1000001 is too large (at most 1000000)"},
+	    {"dma:\n  autostart: later\n", 2, 14,
+	     "dma.autostart: expected true or false, got \"later\""},
+	    {"dma:\n  superpage: 1MiB\n", 2, 3,
+	     "dma.superpage: unknown key (expected one of: superpage_size, superpages, links, "
+	     "page_size, irq_coalesce, irq_holdoff_us, autostart)"},
+	    {"dma: 1MiB\n", 1, 6, "dma: expected a mapping, got a scalar"},
+	};
+	expect_config_errors(bad, RDO_ARRAY_SIZE(bad));
+}
+
+/* superpage_size and page_size are each fine alone; together they must fit. */
+Test(config, dma_superpage_holds_pages)
+{
+	static const struct bad_yaml bad[] = {
+	    {"dma:\n  superpage_size: 4KiB\n  page_size: 8KiB\n", 2, 19,
+	     "dma.superpage_size: 4KiB does not hold one dma.page_size of 8KiB: raise "
+	     "dma.superpage_size to at least 8KiB or lower dma.page_size"},
+	    {"dma:\n  page_size: 8KiB\n  superpage_size: 12KiB\n", 3, 19,
+	     "dma.superpage_size: 12KiB is not a multiple of dma.page_size 8KiB: make "
+	     "dma.superpage_size a multiple of dma.page_size (16KiB is) or dma.page_size a "
+	     "divisor of dma.superpage_size"},
+	    {"dma:\n  page_size: 6000\n", 2, 14,
+	     "dma.superpage_size: 1MiB is not a multiple of dma.page_size 6000: make "
+	     "dma.superpage_size a multiple of dma.page_size (1500KiB is)"},
+	};
+	expect_config_errors(bad, RDO_ARRAY_SIZE(bad));
+	struct rdo_server_opts o;
+	load_config("dma: { superpage_size: 24KiB, page_size: 6KiB }\n", &o);
+	cr_assert_eq(o.dma.superpage_size / o.dma.page_size, 4);
+	load_config("dma: { superpage_size: 8KiB, page_size: 8KiB }\n", &o);
+	cr_assert_eq(o.dma.superpage_size, o.dma.page_size, "one page per superpage is enough");
+}
+
+Test(config, sinks_and_status)
+{
+	struct rdo_server_opts o;
+	load_config("live:\n"
+		    "  enabled: false\n"
+		    "  bind: [ \"tcp://0.0.0.0:7001\" ]\n"
+		    "  hwm: 100000\n"
+		    "lossless:\n"
+		    "  enabled: no\n"
+		    "  bind: [ \"ipc:///run/rdo.lossless\", \"tcp://*:7002\" ]\n"
+		    "  timeout_ms: 600000\n"
+		    "status:\n"
+		    "  bind: [ \"tcp://127.0.0.1:7003\" ]\n"
+		    "  interval_ms: 10\n"
+		    "  log_interval_s: 0\n",
+		    &o);
+	cr_assert_not(o.live.enabled);
+	cr_assert_eq(o.live.bind.n, 1);
+	cr_assert_str_eq(o.live.bind.ep[0], "tcp://0.0.0.0:7001");
+	cr_assert_eq(o.live.hwm, 100000);
+	cr_assert_not(o.lossless.enabled);
+	cr_assert_eq(o.lossless.bind.n, 2);
+	cr_assert_str_eq(o.lossless.bind.ep[0], "ipc:///run/rdo.lossless");
+	cr_assert_str_eq(o.lossless.bind.ep[1], "tcp://*:7002");
+	cr_assert_eq(o.lossless.timeout_ms, 600000);
+	cr_assert_eq(o.status.bind.n, 1);
+	cr_assert_str_eq(o.status.bind.ep[0], "tcp://127.0.0.1:7003");
+	cr_assert_eq(o.status.interval_ms, 10);
+	cr_assert_eq(o.status.log_interval_s, 0);
+	cr_assert_eq(o.control.n, 2, "sections not given keep their defaults");
+
+	load_config("live: { hwm: 1 }\nlossless: { timeout_ms: 100 }\n"
+		    "status: { interval_ms: 3600000, log_interval_s: 86400 }\n",
+		    &o);
+	cr_assert_eq(o.live.hwm, 1);
+	cr_assert_eq(o.live.bind.n, 2, "bind not given keeps the default endpoints");
+	cr_assert_eq(o.lossless.timeout_ms, 100);
+	cr_assert_eq(o.status.interval_ms, 3600000);
+	cr_assert_eq(o.status.log_interval_s, 86400);
+}
+
+Test(config, sinks_and_status_errors)
+{
+	static const struct bad_yaml bad[] = {
+	    {"live:\n  enabled: 2\n", 2, 12, "live.enabled: expected true or false, got \"2\""},
+	    {"live:\n  hwm: 0\n", 2, 8, "live.hwm: 0 is too small (at least 1)"},
+	    {"live:\n  hwm: 100001\n", 2, 8, "live.hwm: 100001 is too large (at most 100000)"},
+	    {"live:\n  topic: x\n", 2, 3,
+	     "live.topic: unknown key (expected one of: enabled, bind, hwm)"},
+	    {"lossless:\n  enabled: []\n", 2, 12,
+	     "lossless.enabled: expected true or false, got a list"},
+	    {"lossless:\n  timeout_ms: 99\n", 2, 15,
+	     "lossless.timeout_ms: 99 is too small (at least 100)"},
+	    {"lossless:\n  timeout_ms: 600001\n", 2, 15,
+	     "lossless.timeout_ms: 600001 is too large (at most 600000)"},
+	    {"lossless:\n  credits: 4\n", 2, 3,
+	     "lossless.credits: unknown key (expected one of: enabled, bind, timeout_ms)"},
+	    {"status:\n  interval_ms: 9\n", 2, 16,
+	     "status.interval_ms: 9 is too small (at least 10)"},
+	    {"status:\n  interval_ms: 3600001\n", 2, 16,
+	     "status.interval_ms: 3600001 is too large (at most 3600000)"},
+	    {"status:\n  log_interval_s: 86401\n", 2, 19,
+	     "status.log_interval_s: 86401 is too large (at most 86400)"},
+	    {"status:\n  log_interval_s: -1\n", 2, 19,
+	     "status.log_interval_s: expected an integer, got \"-1\""},
+	    {"status:\n  enabled: true\n", 2, 3,
+	     "status.enabled: unknown key (expected one of: bind, interval_ms, log_interval_s)"},
+	    {"control:\n  hwm: 1\n", 2, 3, "control.hwm: unknown key (expected one of: bind)"},
+	};
+	expect_config_errors(bad, RDO_ARRAY_SIZE(bad));
+}
+
+/* control, live, lossless and status share one endpoint parser: each refuses the same. */
+Test(config, bind_lists)
+{
+	static const char *const sections[] = {"control", "live", "lossless", "status"};
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(sections); i++) {
+		const char *s = sections[i];
+		int col = (int)strlen(s) + 11; /* the list after "SECTION: { bind: " */
+		char yaml[256], needle[256];
+		snprintf(yaml, sizeof(yaml),
+			 "%s: { bind: [ \"tcp://127.0.0.1:1\", \"http://x\" ] }\n", s);
+		snprintf(needle, sizeof(needle),
+			 "%s.bind: expected tcp://HOST:PORT or ipc://PATH, got \"http://x\"", s);
+		expect_config_error(yaml, 1, col + 23, needle);
+		snprintf(yaml, sizeof(yaml), "%s: { bind: [ \"ipc://\" ] }\n", s);
+		snprintf(needle, sizeof(needle), "%s.bind: expected tcp://HOST:PORT or ipc://PATH",
+			 s);
+		expect_config_error(yaml, 1, col + 2, needle);
+		snprintf(yaml, sizeof(yaml), "%s: { bind: [] }\n", s);
+		snprintf(needle, sizeof(needle), "%s.bind: expected 1 to 8 endpoints, got 0", s);
+		expect_config_error(yaml, 1, col, needle);
+		snprintf(yaml, sizeof(yaml), "%s: { bind: \"tcp://127.0.0.1:1\" }\n", s);
+		snprintf(needle, sizeof(needle), "%s.bind: expected a list, got a scalar", s);
+		expect_config_error(yaml, 1, col, needle);
+		snprintf(yaml, sizeof(yaml), "%s: { bind: [ \"ipc:///a\", \"ipc:///a\" ] }\n", s);
+		snprintf(needle, sizeof(needle), "%s.bind: \"ipc:///a\" is listed twice", s);
+		expect_config_error(yaml, 1, col + 14, needle);
+		snprintf(
+		    yaml, sizeof(yaml),
+		    "%s: { bind: [ ipc:///1, ipc:///2, ipc:///3, ipc:///4, ipc:///5, ipc:///6, "
+		    "ipc:///7, ipc:///8, ipc:///9 ] }\n",
+		    s);
+		snprintf(needle, sizeof(needle), "%s.bind: expected 1 to 8 endpoints, got 9", s);
+		expect_config_error(yaml, 1, col, needle);
+	}
+	struct rdo_server_opts o;
+	load_config("status: { bind: [ ipc:///1, ipc:///2, ipc:///3, ipc:///4, ipc:///5, ipc:///6,"
+		    " ipc:///7, ipc:///8 ] }\n",
+		    &o);
+	cr_assert_eq(o.status.bind.n, RDO_MAX_ENDPOINTS);
+	cr_assert_str_eq(o.status.bind.ep[7], "ipc:///8");
+}
+
+/* A bank array of three banks b0..b2, 0x10 apart: the tests below change count and stride. */
+#define ARRAY_HEAD                                                                                 \
+	"map: t\n"                                                                                 \
+	"banks:\n"                                                                                 \
+	"  - name: b\n"                                                                            \
+	"    bar: 0\n"                                                                             \
+	"    base: 0x100\n"
+#define ARRAY_REGS                                                                                 \
+	"    registers:\n"                                                                         \
+	"      - { name: r, offset: 0x0 }\n"                                                       \
+	"      - { name: s, offset: 0x8, width: 64 }\n"
+
+static void expect_offset(const struct rdo_regmap *map, const char *name, uint64_t offset)
+{
+	struct rdo_target t;
+	char err[512] = "";
+	cr_assert_eq(rdo_regmap_resolve(map, name, &t, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(t.offset, offset, "%s is at 0x%llx", name, (unsigned long long)t.offset);
+}
+
+Test(config, regmap_bank_array)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp(ARRAY_HEAD "    count: 3\n"
+			      "    stride: 0x10\n"
+			      "    description: Three of a kind.\n" ARRAY_REGS
+			      "identity: { register: b2.r, value: 1 }\n",
+		   path);
+	struct rdo_regmap *map = rdo_config_load_regmap(path, err, sizeof(err));
+	unlink(path);
+	cr_assert_not_null(map, "%s", err);
+	cr_assert_eq(rdo_regmap_count(map), 6);
+	expect_offset(map, "b0.r", 0x100);
+	expect_offset(map, "b0.s", 0x108);
+	expect_offset(map, "b1.r", 0x110);
+	expect_offset(map, "b1.s", 0x118);
+	expect_offset(map, "b2.r", 0x120);
+	expect_offset(map, "b2.s", 0x128);
+	const struct rdo_bank *bank = rdo_regmap_bank(map, "b1");
+	cr_assert_not_null(bank);
+	cr_assert_eq(bank->base, 0x110);
+	cr_assert_str_eq(bank->description, "Three of a kind.");
+	cr_assert_null(rdo_regmap_bank(map, "b"), "an array has no bank of its bare name");
+	cr_assert_null(rdo_regmap_bank(map, "b3"));
+	struct rdo_target t;
+	cr_assert_eq(rdo_regmap_resolve(map, "b3.r", &t, err, sizeof(err)), -ENOENT);
+	rdo_regmap_destroy(&map);
+
+	write_temp(ARRAY_HEAD "    count: 1\n" ARRAY_REGS, path);
+	map = rdo_config_load_regmap(path, err, sizeof(err));
+	unlink(path);
+	cr_assert_not_null(map, "%s", err);
+	expect_offset(map, "b0.s", 0x108);
+	rdo_regmap_destroy(&map);
+}
+
+Test(config, regmap_bank_array_errors)
+{
+	static const struct bad_yaml bad[] = {
+	    {ARRAY_HEAD "    count: 0\n    stride: 0x10\n" ARRAY_REGS, 6, 12,
+	     "banks[0].count: 0 is too small (at least 1)"},
+	    {ARRAY_HEAD "    count: 65\n    stride: 0x10\n" ARRAY_REGS, 6, 12,
+	     "banks[0].count: 65 is too large (at most 64)"},
+	    {ARRAY_HEAD "    count: two\n    stride: 0x10\n" ARRAY_REGS, 6, 12,
+	     "banks[0].count: expected an integer, got \"two\""},
+	    {ARRAY_HEAD "    count: 3\n    stride: 0\n" ARRAY_REGS, 7, 13,
+	     "banks[0].stride: 0x0 is smaller than the registers of b (0x10 bytes): "
+	     "make the stride at least 0x10"},
+	    {ARRAY_HEAD "    count: 3\n    stride: 0xc\n" ARRAY_REGS, 7, 13,
+	     "banks[0].stride: 0xc is smaller than the registers of b (0x10 bytes)"},
+	    {ARRAY_HEAD "    count: 3\n    stride: [4]\n" ARRAY_REGS, 7, 13,
+	     "banks[0].stride: expected an integer, got a list"},
+	    {ARRAY_HEAD "    stride: 0x10\n" ARRAY_REGS, 6, 13,
+	     "banks[0].stride: a stride needs a count"},
+	    {ARRAY_HEAD "    count: 2\n" ARRAY_REGS, 6, 12,
+	     "banks[0].count: a bank array needs a stride"},
+	    {"map: t\nbanks:\n  - name: b\n    bar: 0\n"
+	     "    base: 0xffff_ffff_ffff_fff0\n    count: 3\n    stride: 0x10\n" ARRAY_REGS,
+	     7, 13, "banks[0].stride: b2 would lie beyond 64-bit offsets"},
+	    {ARRAY_HEAD "    count: 2\n    stride: 0x10\n" ARRAY_REGS
+			"      - { name: r, offset: 0xc }\n",
+	     11, 9, "register b0.r is defined twice"},
+	    {ARRAY_HEAD "    count: 2\n    stride: 0x10\n" ARRAY_REGS
+			"  - { name: b1, bar: 0, base: 0x800, registers: [] }\n",
+	     11, 5, "bank \"b1\" is defined twice"},
+	    {ARRAY_HEAD "    count: 2\n    stride: 0x10\n    size: 2\n" ARRAY_REGS, 8, 5,
+	     "banks[0].size: unknown key (expected one of: name, bar, base, "
+	     "description, registers, count, stride)"},
+	};
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(bad); i++)
+		expect_regmap_error(bad[i].yaml, bad[i].line, bad[i].col, bad[i].needle);
 }

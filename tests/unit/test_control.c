@@ -19,8 +19,8 @@
 #include "regmap.h"
 #include "util.h"
 
-#define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
-#define MAP_REGISTERS 21
+#define REGMAP_FILE   RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
+#define MAP_REGISTERS 126
 
 static void *zctx;
 static struct rdo_card *card;
@@ -43,7 +43,7 @@ static void setup(void)
 	cr_assert_not_null(map, "%s", err);
 	cr_assert_eq(rdo_regmap_bind_bars(map, card->nbars, card->bar_size, err, sizeof(err)), 0,
 		     "%s", err);
-	struct rdo_control_info info = { .backend = "sim", .forced = false };
+	struct rdo_control_info info = {.backend = "sim", .forced = false};
 	ctl = rdo_control_create(zctx, card, map, &info);
 	cr_assert_not_null(ctl);
 }
@@ -226,11 +226,11 @@ static struct state prepare(void)
 	card_wr(SIM_ID_SCRATCH, 0x5a5a1234);
 	card_wr(SIM_CTRL_CONFIG, 0x13);
 	card_wr(SIM_LINK_ENABLE, 0x5);
-	return (struct state){ .scratch = 0x5a5a1234,
-			       .config = 0x13,
-			       .errors = card_rd(SIM_CTRL_ERRORS),
-			       .link_enable = 0x5,
-			       .nregs = rdo_regmap_count(map) };
+	return (struct state){.scratch = 0x5a5a1234,
+			      .config = 0x13,
+			      .errors = card_rd(SIM_CTRL_ERRORS),
+			      .link_enable = 0x5,
+			      .nregs = rdo_regmap_count(map)};
 }
 
 /*
@@ -292,8 +292,8 @@ Test(control, counters)
 Test(control, read_registers)
 {
 	card_wr(SIM_ID_SCRATCH, 0xfeed);
-	static const char *const names[] = { "id.identity", "id.scratch", "ctrl.config",
-					     "id.serial" };
+	static const char *const names[] = {"id.identity", "id.scratch", "ctrl.config",
+					    "id.serial"};
 	Rdo__Reply *rep = reg_read_n(names, 4);
 	expect_ok(rep);
 	cr_assert_eq(rep->body_case, RDO__REPLY__BODY_VALUES);
@@ -371,12 +371,11 @@ Test(control, read_raw)
 Test(control, garbage_bytes)
 {
 	struct state s = prepare();
-	static const uint8_t garbage[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	expect_refused(send_frame(garbage, sizeof(garbage), 0), RDO__ERROR_CODE__ERR_MALFORMED,
-		       &s);
+	static const uint8_t garbage[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	expect_refused(send_frame(garbage, sizeof(garbage), 0), RDO__ERROR_CODE__ERR_MALFORMED, &s);
 	static const char text[] = "hello, readoutd";
 	expect_refused(send_frame(text, sizeof(text) - 1, 0), RDO__ERROR_CODE__ERR_MALFORMED, &s);
-	static const uint8_t short_string[] = { 0x62, 0x10, 'i', 'd' }; /* field 12, 16 bytes */
+	static const uint8_t short_string[] = {0x62, 0x10, 'i', 'd'}; /* field 12, 16 bytes */
 	expect_refused(send_frame(short_string, sizeof(short_string), 0),
 		       RDO__ERROR_CODE__ERR_MALFORMED, &s);
 }
@@ -441,7 +440,7 @@ Test(control, unknown_field_number)
 {
 	struct state s = prepare();
 	/* version 1, id 300, then field 99 (varint 1): a command from a newer protocol. */
-	static const uint8_t frame[] = { 0x08, 0x01, 0x10, 0xac, 0x02, 0x98, 0x06, 0x01 };
+	static const uint8_t frame[] = {0x08, 0x01, 0x10, 0xac, 0x02, 0x98, 0x06, 0x01};
 	Rdo__Reply *rep = send_frame(frame, sizeof(frame), 300);
 	expect_refused(rep, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND, &s);
 }
@@ -455,7 +454,7 @@ Test(control, unknown_register)
 	expect_refused(reg_write("ctrl.nope", 1, NULL), RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER, &s);
 	expect_refused(reg_write("ctrl.config.nope", 1, NULL),
 		       RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER, &s);
-	static const char *const names[] = { "id.scratch", "nobank.x" };
+	static const char *const names[] = {"id.scratch", "nobank.x"};
 	expect_refused(reg_read_n(names, 2), RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER, &s);
 	expect_refused(reg_read("scratch"), RDO__ERROR_CODE__ERR_INVALID, &s);
 	expect_refused(reg_read_n(NULL, 0), RDO__ERROR_CODE__ERR_INVALID, &s);
@@ -467,10 +466,8 @@ Test(control, write_read_only)
 	Rdo__Reply *rep = reg_write("id.identity", 0, NULL);
 	cr_assert(strstr(rep->message, "id.identity is read-only"), "%s", rep->message);
 	expect_refused(rep, RDO__ERROR_CODE__ERR_READ_ONLY, &s);
-	expect_refused(reg_write("ctrl.status.ready", 0, NULL), RDO__ERROR_CODE__ERR_READ_ONLY,
-		       &s);
-	Rdo__RegChange ch[] = { change("id.scratch", 1, 0, NULL),
-				change("link.count", 1, 0, NULL) };
+	expect_refused(reg_write("ctrl.status.ready", 0, NULL), RDO__ERROR_CODE__ERR_READ_ONLY, &s);
+	Rdo__RegChange ch[] = {change("id.scratch", 1, 0, NULL), change("link.count", 1, 0, NULL)};
 	expect_refused(reg_modify(ch, 2), RDO__ERROR_CODE__ERR_READ_ONLY, &s);
 }
 
@@ -481,7 +478,7 @@ Test(control, read_write_only)
 	cr_assert(strstr(rep->message, "ctrl.reset is write-only"), "%s", rep->message);
 	expect_refused(rep, RDO__ERROR_CODE__ERR_WRITE_ONLY, &s);
 	expect_refused(reg_read("ctrl.reset.card"), RDO__ERROR_CODE__ERR_WRITE_ONLY, &s);
-	static const char *const names[] = { "id.scratch", "ctrl.reset" };
+	static const char *const names[] = {"id.scratch", "ctrl.reset"};
 	expect_refused(reg_read_n(names, 2), RDO__ERROR_CODE__ERR_WRITE_ONLY, &s);
 }
 
@@ -550,8 +547,7 @@ Test(control, unknown_symbol)
 	struct state s = prepare();
 	Rdo__Reply *rep = reg_write("ctrl.config.led", 0, "blink");
 	cr_assert(strstr(rep->message, "\"blink\""), "%s", rep->message);
-	cr_assert(strstr(rep->message, "off, on"), "the message lists the names: %s",
-		  rep->message);
+	cr_assert(strstr(rep->message, "off, on"), "the message lists the names: %s", rep->message);
 	expect_refused(rep, RDO__ERROR_CODE__ERR_INVALID, &s);
 	expect_refused(reg_write("ctrl.config.loopback", 0, "on"), RDO__ERROR_CODE__ERR_INVALID,
 		       &s);
@@ -583,14 +579,14 @@ Test(control, write_register)
 Test(control, modify_second_change_bad)
 {
 	struct state s = prepare();
-	Rdo__RegChange ch[] = { change("id.scratch", 0x1, 0, NULL),
-				change("ctrl.config.data_source", 7, 0, NULL) };
+	Rdo__RegChange ch[] = {change("id.scratch", 0x1, 0, NULL),
+			       change("ctrl.config.data_source", 7, 0, NULL)};
 	expect_refused(reg_modify(ch, 2), RDO__ERROR_CODE__ERR_VALUE_RANGE, &s);
-	Rdo__RegChange ch2[] = { change("ctrl.config.led", 0, 0, NULL),
-				 change("ctrl.nope", 1, 0, NULL) };
+	Rdo__RegChange ch2[] = {change("ctrl.config.led", 0, 0, NULL),
+				change("ctrl.nope", 1, 0, NULL)};
 	expect_refused(reg_modify(ch2, 2), RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER, &s);
-	Rdo__RegChange ch3[] = { change("link.enable", 0, 0, NULL),
-				 change("ctrl.config.led", 0, 0, "dim") };
+	Rdo__RegChange ch3[] = {change("link.enable", 0, 0, NULL),
+				change("ctrl.config.led", 0, 0, "dim")};
 	expect_refused(reg_modify(ch3, 2), RDO__ERROR_CODE__ERR_INVALID, &s);
 	expect_refused(reg_modify(NULL, 0), RDO__ERROR_CODE__ERR_INVALID, &s);
 }
@@ -598,13 +594,12 @@ Test(control, modify_second_change_bad)
 Test(control, modify_same_bits_twice)
 {
 	struct state s = prepare();
-	Rdo__RegChange ch[] = { change("ctrl.config.led", 0, 0, NULL),
-				change("ctrl.config", 0x1, 0x1, NULL) };
+	Rdo__RegChange ch[] = {change("ctrl.config.led", 0, 0, NULL),
+			       change("ctrl.config", 0x1, 0x1, NULL)};
 	Rdo__Reply *rep = reg_modify(ch, 2);
 	cr_assert(strstr(rep->message, "same bits"), "%s", rep->message);
 	expect_refused(rep, RDO__ERROR_CODE__ERR_INVALID, &s);
-	Rdo__RegChange ch2[] = { change("id.scratch", 1, 0, NULL),
-				 change("bar0:0x10", 2, 0, NULL) };
+	Rdo__RegChange ch2[] = {change("id.scratch", 1, 0, NULL), change("bar0:0x10", 2, 0, NULL)};
 	expect_refused(reg_modify(ch2, 2), RDO__ERROR_CODE__ERR_INVALID, &s);
 }
 
@@ -627,8 +622,8 @@ Test(control, masked_modify)
 
 Test(control, modify_merges_fields)
 {
-	Rdo__RegChange ch[] = { change("ctrl.config.led", 1, 0, NULL),
-				change("ctrl.config.data_source", 0, 0, "counter") };
+	Rdo__RegChange ch[] = {change("ctrl.config.led", 1, 0, NULL),
+			       change("ctrl.config.data_source", 0, 0, "counter")};
 	Rdo__Reply *rep = reg_modify(ch, 2);
 	const Rdo__RegValue *v = only_value(rep);
 	cr_assert_str_eq(v->name, "ctrl.config");
@@ -640,8 +635,8 @@ Test(control, modify_merges_fields)
 	cr_assert_eq(v->n_fields, 3);
 	cr_assert_str_eq(v->fields[2]->symbol, "counter");
 
-	Rdo__RegChange two[] = { change("ctrl.config.loopback", 1, 0, NULL),
-				 change("id.scratch", 9, 0, NULL) };
+	Rdo__RegChange two[] = {change("ctrl.config.loopback", 1, 0, NULL),
+				change("id.scratch", 9, 0, NULL)};
 	rep = reg_modify(two, 2);
 	expect_ok(rep);
 	cr_assert_eq(rep->values->n_regs, 2, "two registers, two values");
@@ -709,8 +704,11 @@ Test(control, list_all)
 	bool saw_reset = false;
 	for (size_t i = 0; i < rep->values->n_regs; i++) {
 		const Rdo__RegValue *v = rep->values->regs[i];
+		if (v->access == RDO__ACCESS__ACCESS_WO)
+			cr_assert_not(v->has_value, "%s is write-only", v->name);
 		if (strcmp(v->name, "ctrl.reset") != 0) {
-			cr_assert(v->has_value, "%s", v->name);
+			cr_assert(v->has_value || v->access == RDO__ACCESS__ACCESS_WO, "%s",
+				  v->name);
 			continue;
 		}
 		saw_reset = true;
@@ -727,8 +725,9 @@ Test(control, list_all)
 		const Rdo__RegValue *v = rep->values->regs[i];
 		cr_assert_not(v->has_value, "%s", v->name);
 		for (size_t f = 0; f < v->n_fields; f++)
-			cr_assert_str_empty(v->fields[f]->symbol, "%s.%s: a symbol for a value not read",
-					    v->name, v->fields[f]->name);
+			cr_assert_str_empty(v->fields[f]->symbol,
+					    "%s.%s: a symbol for a value not read", v->name,
+					    v->fields[f]->name);
 	}
 }
 
@@ -746,7 +745,7 @@ Test(control, define_register)
 	on.name = "on";
 	on.value = 1;
 	off.name = "off";
-	Rdo__EnumValue *values[] = { &off, &on };
+	Rdo__EnumValue *values[] = {&off, &on};
 	Rdo__FieldDef f = RDO__FIELD_DEF__INIT;
 	f.name = "enable";
 	f.lsb = 0;
@@ -754,7 +753,7 @@ Test(control, define_register)
 	f.description = "Switch.";
 	f.values = values;
 	f.n_values = 2;
-	Rdo__FieldDef *fields[] = { &f };
+	Rdo__FieldDef *fields[] = {&f};
 	Rdo__RegDefineRequest dr = define_req("id", "extra", 0x20);
 	dr.description = "Defined at run time.";
 	dr.fields = fields;
@@ -782,22 +781,22 @@ Test(control, define_in_new_bank)
 	Rdo__RegDefineRequest dr = define_req("user", "r", 0x4);
 	dr.new_bank = true;
 	dr.bank_bar = 0;
-	dr.bank_base = 0x2000;
+	dr.bank_base = 0x8000;
 	dr.width = 16;
 	dr.access = RDO__ACCESS__ACCESS_RO;
 	const Rdo__RegValue *v = only_value(reg_define(&dr));
 	cr_assert_str_eq(v->name, "user.r");
-	cr_assert_eq(v->offset, 0x2004);
+	cr_assert_eq(v->offset, 0x8004);
 	cr_assert_eq(v->width, 16);
 	cr_assert_eq(v->access, RDO__ACCESS__ACCESS_RO);
 	cr_assert_not_null(rdo_regmap_bank(map, "user"));
 	v = only_value(reg_read("user.r"));
-	cr_assert_eq(v->offset, 0x2004);
+	cr_assert_eq(v->offset, 0x8004);
 	cr_assert_eq(v->value, 0xffff);
 
 	Rdo__RegDefineRequest more = define_req("user", "s", 0x8);
 	v = only_value(reg_define(&more));
-	cr_assert_eq(v->offset, 0x2008, "the new bank takes more registers");
+	cr_assert_eq(v->offset, 0x8008, "the new bank takes more registers");
 	struct state s = prepare();
 	Rdo__RegDefineRequest again = define_req("user", "t", 0x10);
 	again.new_bank = true;
@@ -847,7 +846,7 @@ Test(control, define_bad_field)
 	f.name = "big";
 	f.lsb = 30;
 	f.msb = 33;
-	Rdo__FieldDef *fields[] = { &f };
+	Rdo__FieldDef *fields[] = {&f};
 	Rdo__RegDefineRequest dr = define_req("id", "x", 0x20);
 	dr.fields = fields;
 	dr.n_fields = 1;
@@ -926,7 +925,7 @@ Test(control, define_overlapping_fields)
 	b.name = "b";
 	b.lsb = 2;
 	b.msb = 5;
-	Rdo__FieldDef *fields[] = { &a, &b };
+	Rdo__FieldDef *fields[] = {&a, &b};
 	Rdo__RegDefineRequest dr = define_req("id", "x", 0x20);
 	dr.fields = fields;
 	dr.n_fields = 2;

@@ -13,16 +13,16 @@
  *   dma  (bar 0, base 0x1000): nothing yet
  *   aux  (bar 1, base 0x100): nothing yet
  */
-static struct rdo_enum mode_values[] = { { "idle", 0 }, { "run", 1 }, { "test", 2 } };
+static struct rdo_enum mode_values[] = {{"idle", 0}, {"run", 1}, {"test", 2}};
 static struct rdo_field config_fields[] = {
-	{ .name = "led", .lsb = 0, .msb = 0, .description = "Front LED." },
-	{ .name = "mode", .lsb = 4, .msb = 5, .values = mode_values, .nvalues = 3 },
+    {.name = "led", .lsb = 0, .msb = 0, .description = "Front LED."},
+    {.name = "mode", .lsb = 4, .msb = 5, .values = mode_values, .nvalues = 3},
 };
 
 static struct rdo_reg_def reg32(const char *name, uint64_t offset)
 {
-	return (struct rdo_reg_def){ .name = name, .offset = offset, .width = 32,
-				     .access = RDO_ACCESS_RW };
+	return (struct rdo_reg_def){
+	    .name = name, .offset = offset, .width = 32, .access = RDO_ACCESS_RW};
 }
 
 static struct rdo_regmap *new_map(void)
@@ -121,12 +121,11 @@ Test(regmap, resolve_raw)
 		unsigned bar;
 		uint64_t offset;
 	} cases[] = {
-		{ "bar0:0x10", 0, 0x10 },     { "0:0x10", 0, 0x10 },	  { "bar1:16", 1, 16 },
-		{ "5:0b1000", 5, 8 },	      { "bar0:0x1_0000", 0, 0x10000 },
-		{ "bar0:0x100", 0, 0x100 },
+	    {"bar0:0x10", 0, 0x10}, {"0:0x10", 0, 0x10},	   {"bar1:16", 1, 16},
+	    {"5:0b1000", 5, 8},	    {"bar0:0x1_0000", 0, 0x10000}, {"bar0:0x100", 0, 0x100},
 	};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(cases); i++) {
-		struct rdo_target t = { .reg = (void *)1 };
+		struct rdo_target t = {.reg = (void *)1};
 		char err[256] = "";
 		cr_assert_eq(rdo_regmap_resolve(map, cases[i].name, &t, err, sizeof(err)), 0,
 			     "%s: %s", cases[i].name, err);
@@ -142,13 +141,12 @@ Test(regmap, resolve_raw)
 Test(regmap, unknown_register)
 {
 	struct rdo_regmap *map = new_map();
-	static const char *const names[] = { "ctrl.nope", "nobank.config", "ctrl.",
-					     "ctrl.nope.led" };
+	static const char *const names[] = {"ctrl.nope", "nobank.config", "ctrl.", "ctrl.nope.led"};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(names); i++) {
 		struct rdo_target t;
 		char err[256] = "";
-		cr_assert_eq(rdo_regmap_resolve(map, names[i], &t, err, sizeof(err)), -ENOENT,
-			     "%s", names[i]);
+		cr_assert_eq(rdo_regmap_resolve(map, names[i], &t, err, sizeof(err)), -ENOENT, "%s",
+			     names[i]);
 		cr_assert(strstr(err, "no register"), "%s: \"%s\"", names[i], err);
 		cr_assert(strstr(err, "test"), "the message names the map: \"%s\"", err);
 	}
@@ -171,9 +169,9 @@ Test(regmap, unknown_field)
 Test(regmap, malformed_names)
 {
 	struct rdo_regmap *map = new_map();
-	static const char *const names[] = { "config", "",	  "bar9:0x10", "bar6:0",
-					     "bar0:zz", "barx:0", ":0x10",     "bar0:",
-					     "0:-4",	"bar0:0x", "verylongbarname:0" };
+	static const char *const names[] = {
+	    "config", "",      "bar9:0x10", "bar6:0",  "bar0:zz",	   "barx:0",
+	    ":0x10",  "bar0:", "0:-4",	    "bar0:0x", "verylongbarname:0"};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(names); i++) {
 		struct rdo_target t;
 		char err[256] = "";
@@ -262,8 +260,8 @@ static void expect_bad_def(struct rdo_regmap *map, const struct rdo_reg_def *def
 Test(regmap, overlapping_fields)
 {
 	struct rdo_regmap *map = new_map();
-	struct rdo_field f[] = { { .name = "low", .lsb = 0, .msb = 3 },
-				 { .name = "mid", .lsb = 2, .msb = 5 } };
+	struct rdo_field f[] = {{.name = "low", .lsb = 0, .msb = 3},
+				{.name = "mid", .lsb = 2, .msb = 5}};
 	struct rdo_reg_def d = reg32("r", 0);
 	d.fields = f;
 	d.nfields = 2;
@@ -283,17 +281,17 @@ Test(regmap, overlapping_fields)
 Test(regmap, field_beyond_width)
 {
 	struct rdo_regmap *map = new_map();
-	struct rdo_field f = { .name = "top", .lsb = 16, .msb = 16 };
+	struct rdo_field f = {.name = "top", .lsb = 16, .msb = 16};
 	struct rdo_reg_def d = reg32("r", 0);
 	d.width = 16;
 	d.fields = &f;
 	d.nfields = 1;
 	expect_refused(map, "dma", &d, -EINVAL, "do not fit a 16-bit register");
-	f = (struct rdo_field){ .name = "rev", .lsb = 3, .msb = 1 };
+	f = (struct rdo_field){.name = "rev", .lsb = 3, .msb = 1};
 	expect_refused(map, "dma", &d, -EINVAL, "high:low");
-	f = (struct rdo_field){ .name = "bad name", .lsb = 0, .msb = 1 };
+	f = (struct rdo_field){.name = "bad name", .lsb = 0, .msb = 1};
 	expect_refused(map, "dma", &d, -EINVAL, "field name \"bad name\" is not valid");
-	f = (struct rdo_field){ .name = "top", .lsb = 15, .msb = 15 };
+	f = (struct rdo_field){.name = "top", .lsb = 15, .msb = 15};
 	char err[256] = "";
 	cr_assert_eq(rdo_regmap_add_reg(map, "dma", &d, err, sizeof(err)), 0, "%s", err);
 	rdo_regmap_destroy(&map);
@@ -318,8 +316,8 @@ Test(regmap, reset_wider_than_width)
 Test(regmap, enum_value_wider_than_field)
 {
 	struct rdo_regmap *map = new_map();
-	struct rdo_enum v[] = { { "a", 0 }, { "b", 4 } };
-	struct rdo_field f = { .name = "sel", .lsb = 2, .msb = 3, .values = v, .nvalues = 2 };
+	struct rdo_enum v[] = {{"a", 0}, {"b", 4}};
+	struct rdo_field f = {.name = "sel", .lsb = 2, .msb = 3, .values = v, .nvalues = 2};
 	struct rdo_reg_def d = reg32("r", 0);
 	d.fields = &f;
 	d.nfields = 1;
@@ -333,8 +331,8 @@ Test(regmap, enum_value_wider_than_field)
 Test(regmap, duplicate_enum_names)
 {
 	struct rdo_regmap *map = new_map();
-	struct rdo_enum v[] = { { "on", 1 }, { "on", 0 } };
-	struct rdo_field f = { .name = "sel", .lsb = 0, .msb = 0, .values = v, .nvalues = 2 };
+	struct rdo_enum v[] = {{"on", 1}, {"on", 0}};
+	struct rdo_field f = {.name = "sel", .lsb = 0, .msb = 0, .values = v, .nvalues = 2};
 	struct rdo_reg_def d = reg32("r", 0);
 	d.fields = &f;
 	d.nfields = 1;
@@ -365,7 +363,7 @@ Test(regmap, misaligned_offset)
 Test(regmap, bad_width)
 {
 	struct rdo_regmap *map = new_map();
-	static const unsigned widths[] = { 0, 1, 12, 24, 48, 128 };
+	static const unsigned widths[] = {0, 1, 12, 24, 48, 128};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(widths); i++) {
 		struct rdo_reg_def d = reg32("r", 0);
 		d.width = widths[i];
@@ -386,8 +384,9 @@ Test(regmap, bad_access)
 Test(regmap, bad_register_names)
 {
 	struct rdo_regmap *map = new_map();
-	static const char *const names[] = { "", "1abc", "a.b", "a-b", "with space",
-					     "abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh" };
+	static const char *const names[] = {
+	    "",	   "1abc",	 "a.b",
+	    "a-b", "with space", "abcdefghijabcdefghijabcdefghijabcdefghijabcdefgh"};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(names); i++) {
 		struct rdo_reg_def d = reg32(names[i], 0);
 		expect_refused(map, "dma", &d, -EINVAL, "is not valid");
@@ -442,14 +441,14 @@ Test(regmap, bind_bars_refuses_register_outside)
 	struct rdo_reg_def d = reg32("last", 0xefc); /* dma base 0x1000: ends at 0x2000 */
 	cr_assert_eq(rdo_regmap_add_reg(map, "dma", &d, err, sizeof(err)), 0, "%s", err);
 
-	uint64_t small[] = { 0x1000 };
+	uint64_t small[] = {0x1000};
 	cr_assert_eq(rdo_regmap_bind_bars(map, 1, small, err, sizeof(err)), -ERANGE);
 	cr_assert(strstr(err, "dma.last"), "the message names the offender: %s", err);
 	/* A failed bind binds nothing: the map still takes any offset. */
 	d = reg32("far", 0x100000);
 	cr_assert_eq(rdo_regmap_add_reg(map, "dma", &d, err, sizeof(err)), 0, "%s", err);
 
-	uint64_t sizes[] = { 0x200000, 0x1000 };
+	uint64_t sizes[] = {0x200000, 0x1000};
 	cr_assert_eq(rdo_regmap_bind_bars(map, 2, sizes, err, sizeof(err)), 0, "%s", err);
 	/* A register in a BAR the card lacks fails the bind too. */
 	struct rdo_regmap *map2 = new_map();
@@ -465,7 +464,7 @@ Test(regmap, add_after_bind_is_checked)
 {
 	struct rdo_regmap *map = new_map();
 	char err[256] = "";
-	uint64_t sizes[] = { 0x2000 };
+	uint64_t sizes[] = {0x2000};
 	cr_assert_eq(rdo_regmap_bind_bars(map, 1, sizes, err, sizeof(err)), 0, "%s", err);
 
 	struct rdo_reg_def d = reg32("out", 0x1000); /* 0x2000: the first byte past the BAR */
@@ -488,8 +487,7 @@ Test(regmap, add_bank_reg_all_or_nothing)
 	size_t before = rdo_regmap_count(map);
 
 	struct rdo_reg_def bad = reg32("r", 0x2);
-	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x4000, NULL, &bad, err,
-					     sizeof(err)),
+	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x4000, NULL, &bad, err, sizeof(err)),
 		     -EINVAL);
 	cr_assert(strstr(err, "newb.r"), "%s", err);
 	cr_assert_null(rdo_regmap_bank(map, "newb"), "a failed add must not leave the bank");
@@ -497,8 +495,7 @@ Test(regmap, add_bank_reg_all_or_nothing)
 
 	/* A clash with an existing register leaves no bank either. */
 	struct rdo_reg_def clash = reg32("r", 0x0);
-	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x100, NULL, &clash, err,
-					     sizeof(err)),
+	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x100, NULL, &clash, err, sizeof(err)),
 		     -EEXIST);
 	cr_assert_null(rdo_regmap_bank(map, "newb"));
 	cr_assert_eq(rdo_regmap_count(map), before);
@@ -510,8 +507,7 @@ Test(regmap, add_bank_reg_all_or_nothing)
 	cr_assert_eq(rdo_regmap_bank(map, "ctrl")->base, 0x100);
 	cr_assert_eq(rdo_regmap_count(map), before);
 
-	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x4000, "New.", &ok, err,
-					     sizeof(err)),
+	cr_assert_eq(rdo_regmap_add_bank_reg(map, "newb", 0, 0x4000, "New.", &ok, err, sizeof(err)),
 		     0, "%s", err);
 	const struct rdo_bank *b = rdo_regmap_bank(map, "newb");
 	cr_assert_not_null(b);
@@ -532,8 +528,8 @@ Test(regmap, failed_add_keeps_count_and_order)
 	cr_assert_eq(rdo_regmap_add_reg(map, "ctrl", &d, err, sizeof(err)), 0, "%s", err);
 	const struct rdo_reg *first = rdo_regmap_at(map, 0), *second = rdo_regmap_at(map, 1);
 
-	struct rdo_reg_def bad[] = { reg32("status", 0x20), reg32("x", 0x9), reg32("x", 0x8),
-				     reg32("1x", 0x30) };
+	struct rdo_reg_def bad[] = {reg32("status", 0x20), reg32("x", 0x9), reg32("x", 0x8),
+				    reg32("1x", 0x30)};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(bad); i++) {
 		cr_assert_neq(rdo_regmap_add_reg(map, "ctrl", &bad[i], err, sizeof(err)), 0);
 		cr_assert_eq(rdo_regmap_count(map), 2);
@@ -551,15 +547,15 @@ Test(regmap, listing_order)
 	struct {
 		const char *bank, *name;
 		uint64_t offset;
-	} adds[] = { { "aux", "z", 0x0 },     { "dma", "b", 0x8 },  { "ctrl", "y", 0x4 },
-		     { "dma", "a", 0x0 },     { "aux", "a", 0x10 }, { "ctrl", "early", 0x200 } };
+	} adds[] = {{"aux", "z", 0x0}, {"dma", "b", 0x8},  {"ctrl", "y", 0x4},
+		    {"dma", "a", 0x0}, {"aux", "a", 0x10}, {"ctrl", "early", 0x200}};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(adds); i++) {
 		struct rdo_reg_def d = reg32(adds[i].name, adds[i].offset);
 		cr_assert_eq(rdo_regmap_add_reg(map, adds[i].bank, &d, err, sizeof(err)), 0, "%s",
 			     err);
 	}
-	static const char *const want[] = { "ctrl.config", "ctrl.y", "ctrl.early", "dma.a",
-					    "dma.b",	   "aux.z",  "aux.a" };
+	static const char *const want[] = {"ctrl.config", "ctrl.y", "ctrl.early", "dma.a",
+					   "dma.b",	  "aux.z",  "aux.a"};
 	cr_assert_eq(rdo_regmap_count(map), RDO_ARRAY_SIZE(want));
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(want); i++)
 		cr_assert_str_eq(rdo_regmap_at(map, i)->name, want[i], "position %zu", i);
@@ -577,9 +573,9 @@ Test(regmap, definitions_are_copied)
 	char err[256] = "";
 	char bank[] = "bank", reg[] = "reg", field[] = "fld", sym[] = "on", desc[] = "Desc.";
 	cr_assert_eq(rdo_regmap_add_bank(map, bank, 0, 0, desc, err, sizeof(err)), 0);
-	struct rdo_enum e = { sym, 1 };
-	struct rdo_field f = { .name = field, .lsb = 0, .msb = 0, .description = desc,
-			       .values = &e, .nvalues = 1 };
+	struct rdo_enum e = {sym, 1};
+	struct rdo_field f = {
+	    .name = field, .lsb = 0, .msb = 0, .description = desc, .values = &e, .nvalues = 1};
 	struct rdo_reg_def d = reg32(reg, 0);
 	d.description = desc;
 	d.fields = &f;
@@ -626,11 +622,11 @@ Test(regmap, field_helpers)
 	cr_assert_null(rdo_field_symbol(t.field, 0), "led has no enum values");
 	cr_assert_eq(rdo_field_lookup_symbol(t.field, "on", &v), -ENOENT);
 
-	struct rdo_field all = { .name = "all", .lsb = 0, .msb = 63 };
+	struct rdo_field all = {.name = "all", .lsb = 0, .msb = 63};
 	cr_assert_eq(rdo_field_mask(&all), UINT64_MAX);
 	cr_assert_eq(rdo_field_width(&all), 64);
 	cr_assert_eq(rdo_field_get(&all, 0x8000000000000001ull), 0x8000000000000001ull);
-	struct rdo_field top = { .name = "top", .lsb = 63, .msb = 63 };
+	struct rdo_field top = {.name = "top", .lsb = 63, .msb = 63};
 	cr_assert_eq(rdo_field_mask(&top), 0x8000000000000000ull);
 	cr_assert_eq(rdo_field_get(&top, 0x8000000000000000ull), 1);
 	rdo_regmap_destroy(&map);
@@ -641,10 +637,10 @@ Test(regmap, access_names)
 	static const struct {
 		const char *name;
 		enum rdo_access a;
-	} cases[] = { { "rw", RDO_ACCESS_RW },
-		      { "ro", RDO_ACCESS_RO },
-		      { "wo", RDO_ACCESS_WO },
-		      { "w1c", RDO_ACCESS_W1C } };
+	} cases[] = {{"rw", RDO_ACCESS_RW},
+		     {"ro", RDO_ACCESS_RO},
+		     {"wo", RDO_ACCESS_WO},
+		     {"w1c", RDO_ACCESS_W1C}};
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(cases); i++) {
 		enum rdo_access a = (enum rdo_access)99;
 		cr_assert_eq(rdo_access_parse(cases[i].name, &a), 0);
@@ -686,8 +682,8 @@ Test(regmap, identity_firmware_serial)
 	cr_assert(strstr(err, "write-only"), "%s", err);
 	cr_assert_null(rdo_regmap_identity(map, &v), "a refused identity is not set");
 
-	cr_assert_eq(rdo_regmap_set_identity(map, "dma.id", 0x52444f31, err, sizeof(err)), 0,
-		     "%s", err);
+	cr_assert_eq(rdo_regmap_set_identity(map, "dma.id", 0x52444f31, err, sizeof(err)), 0, "%s",
+		     err);
 	const struct rdo_reg *r = rdo_regmap_identity(map, &v);
 	cr_assert_not_null(r);
 	cr_assert_str_eq(r->name, "dma.id");
@@ -697,9 +693,9 @@ Test(regmap, identity_firmware_serial)
 	cr_assert(strstr(err, "is empty"), "%s", err);
 	cr_assert_null(rdo_regmap_firmware(map, &lo, &hi));
 	cr_assert_neq(rdo_regmap_set_firmware(map, "dma.nope", 1, 2, err, sizeof(err)), 0);
-	cr_assert_eq(rdo_regmap_set_firmware(map, "dma.fw", 0x01020000, 0x0102ffff, err,
-					     sizeof(err)),
-		     0, "%s", err);
+	cr_assert_eq(
+	    rdo_regmap_set_firmware(map, "dma.fw", 0x01020000, 0x0102ffff, err, sizeof(err)), 0,
+	    "%s", err);
 	r = rdo_regmap_firmware(map, &lo, &hi);
 	cr_assert_not_null(r);
 	cr_assert_str_eq(r->name, "dma.fw");
@@ -719,9 +715,10 @@ Test(regmap, overlap_at_the_top_of_the_address_space)
 {
 	struct rdo_regmap *map = rdo_regmap_create("top", "test");
 	char err[256];
-	cr_assert_eq(rdo_regmap_add_bank(map, "hi", 0, 0xfffffffffffffff0ull, NULL, err, sizeof(err)), 0);
-	struct rdo_reg_def a = { .name = "a", .offset = 0x8, .width = 64 };
-	struct rdo_reg_def b = { .name = "b", .offset = 0x8, .width = 64 };
+	cr_assert_eq(
+	    rdo_regmap_add_bank(map, "hi", 0, 0xfffffffffffffff0ull, NULL, err, sizeof(err)), 0);
+	struct rdo_reg_def a = {.name = "a", .offset = 0x8, .width = 64};
+	struct rdo_reg_def b = {.name = "b", .offset = 0x8, .width = 64};
 	cr_assert_eq(rdo_regmap_add_reg(map, "hi", &a, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(rdo_regmap_add_reg(map, "hi", &b, err, sizeof(err)), -EEXIST,
 		     "a register ending at 2^64 must still be seen to overlap");

@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -9,6 +11,37 @@ static int parse(const char *s, uint64_t *out)
 {
 	*out = 0xdeadbeefull;
 	return rdo_parse_u64(s, out);
+}
+
+static int size(const char *s, uint64_t *out)
+{
+	*out = 0xdeadbeefull;
+	return rdo_parse_size(s, out);
+}
+
+struct parsed {
+	const char *s;
+	uint64_t v;
+};
+
+static void expect_sizes(const struct parsed *good, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		cr_assert_eq(size(good[i].s, &v), 0, "\"%s\" must parse", good[i].s);
+		cr_assert_eq(v, good[i].v, "\"%s\" gave %llu", good[i].s, (unsigned long long)v);
+	}
+}
+
+/* Each of `bad` must fail with `rc` and leave the result alone. */
+static void expect_refused(int (*fn)(const char *, uint64_t *), const char *const *bad, size_t n,
+			   int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v;
+		cr_assert_eq(fn(bad[i], &v), rc, "\"%s\" must be refused", bad[i]);
+		cr_assert_eq(v, 0xdeadbeefull, "\"%s\" wrote a result", bad[i]);
+	}
 }
 
 Test(util, parse_decimal)
@@ -66,7 +99,8 @@ Test(util, parse_overflow)
 	cr_assert_eq(parse("18446744073709551616", &v), -ERANGE);
 	cr_assert_eq(parse("99999999999999999999999", &v), -ERANGE);
 	cr_assert_eq(parse("0x1_0000_0000_0000_0000", &v), -ERANGE);
-	cr_assert_eq(parse("0b1" "0000000000000000000000000000000000000000000000000000000000000000",
+	cr_assert_eq(parse("0b1"
+			   "0000000000000000000000000000000000000000000000000000000000000000",
 			   &v),
 		     -ERANGE);
 	cr_assert_eq(v, 0xdeadbeefull);
@@ -74,13 +108,9 @@ Test(util, parse_overflow)
 
 Test(util, parse_garbage)
 {
-	static const char *const bad[] = { "",	   "0x",   "0b",  "x10", "12a",	 "0x1g", " 1",
-					   "1 ",   "-1",   "+1",  "1.5", "0o17", "0x-1", "ten" };
-	for (size_t i = 0; i < RDO_ARRAY_SIZE(bad); i++) {
-		uint64_t v;
-		cr_assert_eq(parse(bad[i], &v), -EINVAL, "\"%s\" must be refused", bad[i]);
-		cr_assert_eq(v, 0xdeadbeefull, "\"%s\" wrote a result", bad[i]);
-	}
+	static const char *const bad[] = {"",	"0x", "0b", "x10", "12a",  "0x1g", " 1",
+					  "1 ", "-1", "+1", "1.5", "0o17", "0x-1", "ten"};
+	expect_refused(parse, bad, RDO_ARRAY_SIZE(bad), -EINVAL);
 }
 
 Test(util, mask)
@@ -108,4 +138,96 @@ Test(util, now_is_monotonic)
 	uint64_t a = rdo_now_ns(), b = rdo_now_ns();
 	cr_assert_geq(b, a);
 	cr_assert_gt(a, 0);
+}
+
+Test(util, size_plain_numbers)
+{
+	static const struct parsed good[] = {
+	    {"0", 0},
+	    {"4096", 4096},
+	    {"0x1000", 0x1000},
+	    {"1_000_000", 1000000},
+	    {"0x10B", 0x10b}, /* a lone B is a hex digit, not a unit */
+	    {"18446744073709551615", UINT64_MAX},
+	};
+	expect_sizes(good, RDO_ARRAY_SIZE(good));
+}
+
+Test(util, size_units)
+{
+	static const struct parsed good[] = {
+	    {"1K", 1000},
+	    {"1KB", 1000},
+	    {"2M", 2000000},
+	    {"100MB", 100000000},
+	    {"3G", 3000000000ull},
+	    {"3GB", 3000000000ull},
+	    {"1KiB", 1024},
+	    {"4KiB", 4096},
+	    {"1MiB", 1048576},
+	    {"256MiB", 256ull << 20},
+	    {"2GiB", 2ull << 30},
+	    {"0x10KiB", 16384},
+	    {"1_024KiB", 1048576},
+	    {"0M", 0},
+	    {"17179869183GiB", 17179869183ull << 30},
+	};
+	expect_sizes(good, RDO_ARRAY_SIZE(good));
+}
+
+Test(util, size_rates)
+{
+	static const struct parsed good[] = {
+	    {"100MB/s", 100000000}, {"1MiB/s", 1048576}, {"5G/s", 5000000000ull},
+	    {"250/s", 250},	    {"0/s", 0},
+	};
+	expect_sizes(good, RDO_ARRAY_SIZE(good));
+}
+
+Test(util, size_overflow)
+{
+	static const char *const big[] = {
+	    "18446744073709551616",
+	    "17179869184GiB", /* 2^34 GiB is 2^64 bytes */
+	    "18446744073709552K",
+	    "0x1_0000_0000_0000_0000/s",
+	};
+	expect_refused(size, big, RDO_ARRAY_SIZE(big), -ERANGE);
+}
+
+Test(util, size_garbage)
+{
+	static const char *const bad[] = {
+	    "",	    "K",   "MiB",   "/s",   "K/s",   "1k",  "1kb", "1Ki",  "1KiB/",
+	    "1 K",  " 1K", "1K ",   "1KK",  "1/s/s", "1s",  "1/S", "1B",   "1T",
+	    "1.5G", "-1K", "1MiBs", "1Mib", "1_K",   "0xK", "1iB", "MB/s", "1 MB/s",
+	};
+	expect_refused(size, bad, RDO_ARRAY_SIZE(bad), -EINVAL);
+}
+
+Test(util, endpoints_add)
+{
+	struct rdo_endpoints e = {.n = 0};
+	for (int i = 0; i < RDO_MAX_ENDPOINTS; i++) {
+		char ep[32];
+		snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", 6000 + i);
+		cr_assert_eq(rdo_endpoints_add(&e, ep), 0);
+		cr_assert_eq(e.n, (size_t)i + 1);
+		cr_assert_str_eq(e.ep[i], ep);
+	}
+	cr_assert_eq(rdo_endpoints_add(&e, "ipc:///tmp/one-too-many"), -ENOSPC);
+	cr_assert_eq(e.n, RDO_MAX_ENDPOINTS, "a full list stays as it was");
+	cr_assert_str_eq(e.ep[RDO_MAX_ENDPOINTS - 1], "tcp://127.0.0.1:6007");
+}
+
+Test(util, endpoints_add_truncates)
+{
+	struct rdo_endpoints e = {.n = 0};
+	char long_ep[RDO_ENDPOINT_MAX + 50];
+	memset(long_ep, 'a', sizeof(long_ep) - 1);
+	long_ep[sizeof(long_ep) - 1] = '\0';
+	memcpy(long_ep, "ipc://", 6);
+	cr_assert_eq(rdo_endpoints_add(&e, long_ep), 0);
+	cr_assert_eq(strlen(e.ep[0]), RDO_ENDPOINT_MAX - 1);
+	cr_assert_eq(strncmp(e.ep[0], long_ep, RDO_ENDPOINT_MAX - 1), 0);
 }
