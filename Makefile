@@ -72,7 +72,7 @@ run: binaries
 	$(BIN)/readoutd -c $(RUN_CONFIG)
 
 asan:
-	$(MAKE) SAN=asan test
+	LSAN_OPTIONS="suppressions=$(CURDIR)/tests/lsan.supp $$LSAN_OPTIONS" $(MAKE) SAN=asan test
 # Criterion itself crashes under ThreadSanitizer, so the test programs stay
 # plain and drive TSan builds of readoutd and readoutctl: a data race in the
 # daemon makes it exit non-zero, which fails the test that stopped it. The
