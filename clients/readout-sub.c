@@ -406,7 +406,8 @@ static void explain_no_data(const struct sub_opts *o, struct rdo_data *d)
 	else if (!st.welcomed)
 		fprintf(stderr,
 			"readout-sub: no answer from %s within %.1f s: is readoutd running there "
-			"with its lossless stream enabled? (start it with: make run)\n",
+			"with its lossless stream enabled? (start it: systemctl start readoutd, or "
+			"make run in a source tree)\n",
 			ep, o->timeout);
 	else
 		fprintf(stderr,

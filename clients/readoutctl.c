@@ -405,9 +405,10 @@ static void print_status(const Rdo__Status *st)
 	char a[32], b[32];
 	printf("card        ");
 	print_state_line(st);
-	printf("totals      %llu superpages, %s; %s/s, %.1f superpages/s\n",
+	printf("totals      %llu superpages, %s; %s/s, %.1f superpages/s; %llu taken by no sink\n",
 	       (unsigned long long)st->superpages, bytes_str(a, (double)st->bytes),
-	       bytes_str(b, st->rate_bytes), st->rate_superpages);
+	       bytes_str(b, st->rate_bytes), st->rate_superpages,
+	       (unsigned long long)st->unclaimed);
 	printf("card drops  %llu pages (%s); FIFO overflows %llu\n",
 	       (unsigned long long)st->pages_dropped, bytes_str(a, (double)st->bytes_dropped),
 	       (unsigned long long)st->fifo_overflows);
@@ -423,6 +424,9 @@ static void print_status(const Rdo__Status *st)
 	print_sinks(st);
 	printf("errors      %llu%s%s\n", (unsigned long long)st->errors,
 	       st->last_error[0] ? ", last: " : "", st->last_error);
+	if (st->events_lost)
+		printf("events      %llu logged but not published (event queue full)\n",
+		       (unsigned long long)st->events_lost);
 }
 
 /* One object a line (json.h ends the line when the top object closes). */
@@ -491,6 +495,8 @@ static void json_status(const Rdo__Status *st)
 	}
 	rdo_json_close(&j, ']');
 	rdo_json_u64(&j, "errors", st->errors);
+	rdo_json_u64(&j, "unclaimed", st->unclaimed);
+	rdo_json_u64(&j, "events_lost", st->events_lost);
 	rdo_json_str(&j, "last_error", st->last_error);
 	rdo_json_close(&j, '}');
 }
@@ -606,10 +612,11 @@ static int exchange(struct rdo_client *client, Rdo__Request *req, double timeout
 	Rdo__Reply *rep = NULL;
 	int rc = rdo_client_call(client, req, &rep);
 	if (rc == -ETIMEDOUT) {
-		fprintf(stderr,
-			"readoutctl: no reply from %s within %.1f s: is readoutd running "
-			"there? (start it with: make run)\n",
-			endpoint, timeout);
+		fprintf(
+		    stderr,
+		    "readoutctl: no reply from %s within %.1f s: is readoutd running "
+		    "there? (start it: systemctl start readoutd, or make run in a source tree)\n",
+		    endpoint, timeout);
 		return EXIT_NO_ANSWER;
 	}
 	if (rc) {

@@ -31,8 +31,9 @@
 #define SIM_FAULT_LINK_DOWN 0x0f00u /* rw 32: a bit per link forced down */
 #define SIM_FAULT_STALL	    0x0f04u /* rw 32: a bit per link whose source stalls */
 #define SIM_FAULT_CORRUPT   0x0f08u /* wo 32: corrupt the payload of the next N pages */
-#define SIM_FAULT_OVERFLOW  0x0f0cu /* wo 32: the data FIFO of every link overflows, N pages lost  \
-				     */
+#define SIM_FAULT_OVERFLOW                                                                         \
+	0x0f0cu /* wo 32: the data FIFO of every link overflows, N pages lost                      \
+		 */
 
 /*
  * The DMA engine. The host posts free superpages into a FIFO per link

@@ -77,7 +77,7 @@ struct rdo_dma {
 	uint64_t cmd_sent;
 	/* Owned by the channel thread, atomics for readers. */
 	_Atomic int state;
-	_Atomic uint64_t run, started_ns, superpages, bytes, errors, fifo_overflows;
+	_Atomic uint64_t run, started_ns, superpages, bytes, errors, fifo_overflows, unclaimed;
 	uint64_t next_housekeeping_ns;
 	unsigned rr; /* the link to post to first */
 	/* The one lock: a diagnostic string, never taken on the data path. */
@@ -200,8 +200,11 @@ static void deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage 
 			      memory_order_relaxed);
 	atomic_fetch_add_explicit(&d->superpages, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&d->bytes, c->length, memory_order_relaxed);
+	bool taken = false;
 	for (unsigned i = 0; i < d->nsinks; i++)
-		d->sink[i]->ops->offer(d->sink[i], sp);
+		taken |= d->sink[i]->ops->offer(d->sink[i], sp);
+	if (!taken) /* no consumer wanted it: read out, then back to the card */
+		atomic_fetch_add_explicit(&d->unclaimed, 1, memory_order_relaxed); /* a counter */
 	rdo_pool_put(d->pool, sp);
 }
 
@@ -371,6 +374,7 @@ static void clear_counters(struct rdo_dma *d)
 	atomic_store_explicit(&d->bytes, 0, memory_order_relaxed);
 	atomic_store_explicit(&d->fifo_overflows, 0, memory_order_relaxed);
 	atomic_store_explicit(&d->errors, 0, memory_order_relaxed);
+	atomic_store_explicit(&d->unclaimed, 0, memory_order_relaxed);
 }
 
 static int cmd_start(struct rdo_dma *d)
@@ -448,6 +452,11 @@ static int cmd_stop(struct rdo_dma *d)
 	}
 	set_state(d, RDO_DMA_STOPPING);
 	int rc = drain(d, true);
+	if (atomic_load_explicit(&d->state, memory_order_relaxed) == RDO_DMA_ERROR) { /* ours */
+		snprintf(d->cmd_err, sizeof(d->cmd_err),
+			 "the card broke the DMA protocol while stopping; reset it");
+		return -EIO;
+	}
 	set_state(d, RDO_DMA_IDLE);
 	return rc;
 }
@@ -517,7 +526,9 @@ static void *dma_thread(void *arg)
 		unsigned got = 0;
 		if (running) {
 			got = collect(d);
-			post_free(d);
+			if (atomic_load_explicit(&d->state, memory_order_relaxed) ==
+			    RDO_DMA_RUNNING) /* ours: collect may have halted */
+				post_free(d);
 		}
 		uint64_t now = rdo_now_ns();
 		if (now >= d->next_housekeeping_ns)
@@ -599,6 +610,7 @@ void rdo_dma_stats(struct rdo_dma *d, struct rdo_dma_stats *st)
 	st->bytes = atomic_load_explicit(&d->bytes, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&d->errors, memory_order_relaxed);
 	st->fifo_overflows = atomic_load_explicit(&d->fifo_overflows, memory_order_relaxed);
+	st->unclaimed = atomic_load_explicit(&d->unclaimed, memory_order_relaxed);
 	st->links = d->nlinks;
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];
@@ -724,8 +736,13 @@ static int check_opts(const struct rdo_card *card, const struct rdo_dma_opts *o)
 struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *map,
 			       const struct rdo_dma_opts *o, struct rdo_events *events)
 {
-	if (check_opts(card, o) || !card->ops->irq_fd)
+	if (check_opts(card, o))
 		return NULL;
+	if (!card->ops->irq_fd) {
+		rdo_err("card %s: backend %s has no DMA interrupt: it cannot run a DMA channel",
+			card->name, card->ops->name);
+		return NULL;
+	}
 	struct rdo_dma *d = calloc(1, sizeof(*d));
 	if (!d) {
 		rdo_err("card %s: out of memory for the DMA channel", card->name);
@@ -741,9 +758,11 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 	if (resolve_all(d, map))
 		goto fail;
 	d->depth = (unsigned)rd(d, &d->fifo_depth);
-	if (d->depth == 0 || d->depth > MAX_DEPTH) {
-		rdo_err("card %s: dma.fifo_depth reads %u: expected 1 to %u", card->name, d->depth,
-			MAX_DEPTH);
+	/* A power of two, so that ring positions taken from 32-bit counters survive the wrap. */
+	if (d->depth == 0 || d->depth > MAX_DEPTH || (d->depth & (d->depth - 1))) {
+		rdo_err("card %s: dma.fifo_depth reads %u: expected a power of two up to %u; is "
+			"this the map of the card?",
+			card->name, d->depth, MAX_DEPTH);
 		goto fail;
 	}
 	unsigned enabled = (unsigned)__builtin_popcount(d->link_mask);

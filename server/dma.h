@@ -63,6 +63,7 @@ struct rdo_dma_stats {
 	uint64_t started_ns; /* monotonic time of the last start, 0 if never */
 	uint64_t superpages, bytes;
 	uint64_t pages_dropped, bytes_dropped, fifo_overflows;
+	uint64_t unclaimed; /* read out while no sink took them (no consumer) */
 	unsigned links;
 	struct rdo_dma_link_stats link[RDO_DMA_MAX_LINKS];
 	uint32_t pool_total, pool_free, pool_in_card, pool_in_sinks;

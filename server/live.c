@@ -48,6 +48,8 @@ static struct live *to_live(struct rdo_sink *s)
 static bool live_offer(struct rdo_sink *s, struct rdo_superpage *sp)
 {
 	struct live *lv = to_live(s);
+	if (!atomic_load_explicit(&lv->subscriptions, memory_order_relaxed)) /* a level */
+		return false; /* nobody listens: nothing to publish, nothing dropped */
 	rdo_pool_ref(sp);
 	if (rdo_squeue_push(&lv->q, sp->index))
 		return true;
@@ -85,7 +87,8 @@ static void publish(struct live *lv, struct rdo_superpage *sp)
 	char topic[RDO_CARD_NAME_MAX + 8];
 	int tlen = snprintf(topic, sizeof(topic), "%s/%02u", lv->card, sp->link);
 	uint8_t header[256];
-	uint64_t dropped = atomic_load_explicit(&lv->dropped, memory_order_relaxed); /* ours */
+	/* relaxed: the queue's release/acquire orders the DMA thread's drops before this one */
+	uint64_t dropped = atomic_load_explicit(&lv->dropped, memory_order_relaxed);
 	size_t hlen = rdo_sink_pack_header(lv->card, sp, dropped, header, sizeof(header));
 	/* A subscriber at its high-water mark makes this wait, up to LIVE_WAIT_MS (SNDTIMEO). */
 	if (zmq_send(lv->sock, topic, (size_t)tlen, ZMQ_SNDMORE) < 0) {
@@ -179,8 +182,11 @@ struct rdo_sink *rdo_live_create(void *zctx, const char *card, struct rdo_pool *
 	lv->base.ops = &live_ops;
 	lv->pool = pool;
 	rdo_strlcpy(lv->card, card, sizeof(lv->card));
-	if (rdo_squeue_init(&lv->q, LIVE_QUEUE)) {
-		rdo_err("live stream: cannot create its queue");
+	int qrc = rdo_squeue_init(&lv->q, LIVE_QUEUE);
+	if (qrc) {
+		rdo_err("live stream: cannot create its queue: %s (out of file descriptors? raise "
+			"LimitNOFILE)",
+			strerror(-qrc));
 		goto fail;
 	}
 	lv->sock = zmq_socket(zctx, ZMQ_XPUB);

@@ -25,6 +25,7 @@ struct consumer {
 	char name[64];
 	uint32_t credits;
 	uint64_t last_seen_ns, sent;
+	uint64_t unacked; /* sent, and not yet returned as a credit */
 };
 
 struct lossless {
@@ -116,11 +117,21 @@ static void set_attached(struct lossless *ll)
 	atomic_store_explicit(&ll->attached, ll->nconsumers, memory_order_relaxed); /* a level */
 }
 
-static void detach(struct lossless *ll, unsigned i, const char *why)
+/*
+ * Forget a consumer. Unless it said bye, what it had not acknowledged may
+ * never have reached it (ZeroMQ discards a dead connection's queue): those
+ * superpages are counted as dropped.
+ */
+static void detach(struct lossless *ll, unsigned i, const char *why, bool bye)
 {
 	struct consumer *c = &ll->consumer[i];
-	rdo_notice("lossless stream: consumer \"%s\" detached (%s) after %llu superpages", c->name,
-		   why, (unsigned long long)c->sent);
+	rdo_notice("lossless stream: consumer \"%s\" detached (%s) after %llu superpages, %llu "
+		   "not acknowledged%s",
+		   c->name, why, (unsigned long long)c->sent, (unsigned long long)c->unacked,
+		   bye || !c->unacked ? "" : ": counted as dropped");
+	if (!bye)
+		atomic_fetch_add_explicit(&ll->dropped, c->unacked,
+					  memory_order_relaxed); /* count */
 	ll->consumer[i] = ll->consumer[--ll->nconsumers];
 	set_attached(ll);
 }
@@ -156,6 +167,7 @@ static void hello(struct lossless *ll, const uint8_t *id, size_t idlen, const Rd
 	}
 	rdo_strlcpy(c->name, h->name && h->name[0] ? h->name : "unnamed", sizeof(c->name));
 	c->credits = add_credits(0, h->credits, cap);
+	c->unacked = 0; /* a fresh start: what it had in flight before is its own affair */
 	c->last_seen_ns = now;
 	set_attached(ll);
 	rdo_notice("lossless stream: consumer \"%s\" attached with %u credits", c->name,
@@ -203,9 +215,10 @@ static void read_requests(struct lossless *ll, uint64_t now)
 			       "not attached: send a hello first");
 		} else if (r->msg_case == RDO__STREAM_REQUEST__MSG_CREDIT) {
 			c->credits = add_credits(c->credits, r->credit, rdo_pool_count(ll->pool));
+			c->unacked -= r->credit < c->unacked ? r->credit : c->unacked;
 			c->last_seen_ns = now;
 		} else if (r->msg_case == RDO__STREAM_REQUEST__MSG_BYE) {
-			detach(ll, (unsigned)(c - ll->consumer), "said bye");
+			detach(ll, (unsigned)(c - ll->consumer), "said bye", true);
 		} else {
 			c->last_seen_ns = now;
 		}
@@ -232,13 +245,13 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 		if (zmq_send(ll->sock, c->id, c->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
 			if (errno == EAGAIN)
 				return false;
-			detach(ll, i, "connection gone");
+			detach(ll, i, "connection gone", false);
 			continue;
 		}
 		uint8_t header[256];
-		size_t hlen = rdo_sink_pack_header(
-		    ll->card, sp, atomic_load_explicit(&ll->dropped, memory_order_relaxed), header,
-		    sizeof(header)); /* ours */
+		/* relaxed: the queue's release/acquire orders the DMA thread's drops before this */
+		uint64_t dropped = atomic_load_explicit(&ll->dropped, memory_order_relaxed);
+		size_t hlen = rdo_sink_pack_header(ll->card, sp, dropped, header, sizeof(header));
 		zmq_send(ll->sock, header, hlen, ZMQ_SNDMORE);
 		size_t size = sp->size;
 		rdo_pool_handoff(sp);
@@ -248,6 +261,7 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 			zmq_msg_close(&m); /* cannot happen once the first frame went */
 		c->credits--;
 		c->sent++;
+		c->unacked++;
 		ll->rr = i + 1;
 		/* relaxed: counters */
 		atomic_fetch_add_explicit(&ll->superpages, 1, memory_order_relaxed);
@@ -282,7 +296,7 @@ static void housekeeping(struct lossless *ll, uint64_t now)
 {
 	for (unsigned i = 0; i < ll->nconsumers;) {
 		if (now - ll->consumer[i].last_seen_ns > ll->timeout_ns)
-			detach(ll, i, "silent too long");
+			detach(ll, i, "silent too long", false);
 		else
 			i++;
 	}
@@ -292,7 +306,7 @@ static void housekeeping(struct lossless *ll, uint64_t now)
 			struct consumer *c = &ll->consumer[i];
 			if (notice(ll, c->id, c->idlen, RDO__NOTICE_KIND__NOTICE_PING, "") ==
 			    -EHOSTUNREACH)
-				detach(ll, i, "connection gone");
+				detach(ll, i, "connection gone", false);
 			else
 				i++;
 		}
@@ -366,8 +380,11 @@ struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_po
 	ll->pool = pool;
 	ll->timeout_ns = (uint64_t)o->timeout_ms * 1000000u;
 	rdo_strlcpy(ll->card, card, sizeof(ll->card));
-	if (rdo_squeue_init(&ll->q, rdo_pool_count(pool) + 1)) {
-		rdo_err("lossless stream: cannot create its queue");
+	int qrc = rdo_squeue_init(&ll->q, rdo_pool_count(pool) + 1);
+	if (qrc) {
+		rdo_err("lossless stream: cannot create its queue: %s (out of file descriptors? "
+			"raise LimitNOFILE)",
+			strerror(-qrc));
 		goto fail;
 	}
 	ll->sock = zmq_socket(zctx, ZMQ_ROUTER);

@@ -119,6 +119,31 @@ static int stop_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
+/*
+ * Stop acquisition, whatever ended the serving: what the card flushes is
+ * delivered to the sinks, and the channel is idle (or halted) before the
+ * sinks it feeds are destroyed. Then say what the run did.
+ */
+static void stop_acquisition(struct rdo_dma *dma, struct rdo_control *ctl, const char *card)
+{
+	struct rdo_dma_stats st;
+	char err[256];
+	rdo_dma_stats(dma, &st);
+	if (st.state == RDO_DMA_RUNNING && rdo_dma_stop(dma, err, sizeof(err)))
+		rdo_err("card %s: stopping acquisition: %s", card, err);
+	rdo_dma_stats(dma, &st);
+	if (st.state != RDO_DMA_IDLE && st.state != RDO_DMA_ERROR &&
+	    rdo_dma_reset(dma, err, sizeof(err)))
+		rdo_err("card %s: resetting the DMA channel: %s", card, err);
+	uint64_t served, refused;
+	rdo_control_counters(ctl, &served, &refused);
+	rdo_info("stopping: %llu requests served, %llu refused; %llu superpages (%llu bytes) read "
+		 "out, %llu pages dropped at the card",
+		 (unsigned long long)served, (unsigned long long)refused,
+		 (unsigned long long)st.superpages, (unsigned long long)st.bytes,
+		 (unsigned long long)st.pages_dropped);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -278,23 +303,8 @@ int main(int argc, char **argv)
 		if (rdo_dma_start(dma, 0, err, sizeof(err)))
 			rdo_err("card %s: cannot start acquisition: %s", card->name, err);
 	}
-	if (rdo_control_run(ctl, stop_fd) == 0) {
-		uint64_t served, refused;
-		rdo_control_counters(ctl, &served, &refused);
-		struct rdo_dma_stats st;
-		char err[256];
-		rdo_dma_stats(dma, &st);
-		if (st.state == RDO_DMA_RUNNING && rdo_dma_stop(dma, err, sizeof(err)))
-			rdo_err("card %s: stopping acquisition: %s", card->name, err);
-		rdo_dma_stats(dma, &st);
-		rdo_info(
-		    "stopping: %llu requests served, %llu refused; %llu superpages (%llu bytes) "
-		    "read out, %llu pages dropped at the card",
-		    (unsigned long long)served, (unsigned long long)refused,
-		    (unsigned long long)st.superpages, (unsigned long long)st.bytes,
-		    (unsigned long long)st.pages_dropped);
-		rc = 0;
-	}
+	rc = rdo_control_run(ctl, stop_fd) == 0 ? 0 : 1;
+	stop_acquisition(dma, ctl, card->name);
 out_control:
 	rdo_control_destroy(&ctl);
 out_status:

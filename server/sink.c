@@ -44,7 +44,8 @@ bool rdo_squeue_push(struct rdo_squeue *q, uint32_t index)
 		return false;
 	/* seq_cst: our push before our look at `sleeping`, against the consumer's mirror image */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&q->sleeping, memory_order_relaxed)) { /* fenced above */
+	/* fenced above; the exchange lets only the first pusher pay for the wake-up */
+	if (atomic_exchange_explicit(&q->sleeping, false, memory_order_relaxed)) {
 		uint64_t one = 1;
 		ssize_t n = write(q->fd, &one, sizeof(one));
 		(void)n; /* EAGAIN: the counter is already non-zero, the wake-up stands */

@@ -86,6 +86,8 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 	st->errors = d->errors;
 	st->last_error = m->last_error;
 	st->fifo_overflows = d->fifo_overflows;
+	st->unclaimed = d->unclaimed;
+	st->events_lost = rdo_events_lost(s->src.events);
 	st->uptime_s = d->started_ns && d->state != RDO_DMA_IDLE
 			   ? (rdo_now_ns() - d->started_ns) / 1000000000u
 			   : 0;
@@ -196,7 +198,7 @@ static void log_line(const struct rdo_status_msg *m)
 		len += (size_t)snprintf(
 		    sinks + len, sizeof(sinks) - len, ", %s %llu sent %llu dropped (%u %s)",
 		    k->name, (unsigned long long)k->superpages, (unsigned long long)k->dropped,
-		    k->consumers, strcmp(k->name, "live") ? "consumers" : "subscriptions");
+		    k->consumers, strcmp(k->name, "live") ? "consumers" : "topics subscribed");
 	}
 	rdo_info("status: %s, %.1f MB/s, %llu superpages, %llu pages dropped at the card, pool "
 		 "of %u: %u in card, %u in sinks, %u free%s",

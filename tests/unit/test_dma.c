@@ -743,3 +743,30 @@ Test(dma, add_sink_limit)
 	cr_assert_eq(rdo_dma_add_sink(dma, &sink.base), -ENOSPC);
 	rdo_dma_destroy(&dma);
 }
+
+/* Superpages that no sink takes are read out, counted as unclaimed, and go back to the card. */
+Test(dma, superpages_no_sink_takes_are_counted_unclaimed)
+{
+	struct rdo_dma_opts o;
+	test_opts(&o);
+	struct rdo_dma *dma = rdo_dma_create(card, map, &o, events);
+	cr_assert_not_null(dma);
+	char err[256] = "";
+	cr_assert_eq(rdo_dma_start(dma, 1, err, sizeof(err)), 0, "%s", err);
+	struct rdo_dma_stats st;
+	for (int i = 0; i < 200; i++) {
+		rdo_dma_stats(dma, &st);
+		if (st.superpages >= 2 * SUPERPAGES)
+			break;
+		sleep_ms(10);
+	}
+	cr_assert_eq(rdo_dma_stop(dma, err, sizeof(err)), 0, "%s", err);
+	rdo_dma_stats(dma, &st);
+	cr_assert_geq(st.superpages, 2 * SUPERPAGES, "superpages cycle through the pool");
+	cr_assert_eq(st.unclaimed, st.superpages, "every one was read out with no sink to take it");
+	cr_assert_eq(st.pool_free, st.pool_total, "all back in the pool");
+	cr_assert_eq(rdo_dma_reset(dma, err, sizeof(err)), 0, "%s", err);
+	rdo_dma_stats(dma, &st);
+	cr_assert_eq(st.unclaimed, 0, "reset clears the counter");
+	rdo_dma_destroy(&dma);
+}
