@@ -60,13 +60,12 @@ const char *rdo_data_mode_name(enum rdo_data_mode m)
 static int send_request(struct rdo_data *d, Rdo__StreamRequest *req)
 {
 	req->version = RDO_PROTOCOL_VERSION;
+	uint8_t buf[256]; /* a credit is a few bytes; a hello carries a name of at most 64 */
 	size_t n = rdo__stream_request__get_packed_size(req);
-	uint8_t *buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
+	if (n > sizeof(buf))
+		return -EMSGSIZE;
 	rdo__stream_request__pack(req, buf);
 	int rc = zmq_send(d->sock, buf, n, ZMQ_DONTWAIT);
-	free(buf);
 	if (rc < 0)
 		return -errno;
 	d->last_send_ns = rdo_now_ns();
@@ -75,10 +74,12 @@ static int send_request(struct rdo_data *d, Rdo__StreamRequest *req)
 
 static int send_hello(struct rdo_data *d, const char *name)
 {
+	char shown[64]; /* what the server keeps of it */
+	rdo_strlcpy(shown, name, sizeof(shown));
 	Rdo__StreamHello hello;
 	rdo__stream_hello__init(&hello);
 	hello.credits = d->credits;
-	hello.name = (char *)name;
+	hello.name = shown;
 	Rdo__StreamRequest req;
 	rdo__stream_request__init(&req);
 	req.msg_case = RDO__STREAM_REQUEST__MSG_HELLO;

@@ -59,8 +59,8 @@ struct rdo_data_opts {
 	const char *topic;	 /* live: "" all, "CARD/" one card, "CARD/LL" one link */
 	unsigned credits;	 /* views held at once (1..4096); lossless: superpages in
 				    flight; live: also the receive high-water mark. Default 8 */
-	const char *name;	 /* lossless: shown in the server log; default "rdodata" */
-	unsigned silence_ms;	 /* lossless: a server silent this long has gone; default 5000 */
+	const char *name; /* lossless: shown in the server log (63 characters); default "rdodata" */
+	unsigned silence_ms; /* lossless: a server silent this long has gone; default 5000 */
 };
 
 void rdo_data_opts_init(struct rdo_data_opts *o);

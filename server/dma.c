@@ -43,7 +43,6 @@ struct dma_link {
 	uint64_t sequence;
 	uint64_t card_dropped; /* last read of the card's counter */
 	uint64_t last_pages, last_progress_ns;
-	bool was_up;
 	/* For readers of the stats; written by the channel thread only. */
 	_Atomic uint64_t superpages, bytes, pages, pages_dropped, bytes_dropped;
 	_Atomic uint32_t in_card;
@@ -77,7 +76,7 @@ struct rdo_dma {
 	uint64_t cmd_sent;
 	/* Owned by the channel thread, atomics for readers. */
 	_Atomic int state;
-	_Atomic uint64_t run, started_ns, superpages, bytes, errors, fifo_overflows, unclaimed;
+	_Atomic uint64_t run, started_ns, errors, fifo_overflows, unclaimed;
 	uint64_t next_housekeeping_ns;
 	unsigned rr; /* the link to post to first */
 	/* The one lock: a diagnostic string, never taken on the data path. */
@@ -198,8 +197,6 @@ static void deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage 
 	atomic_store_explicit(&l->bytes,
 			      atomic_load_explicit(&l->bytes, memory_order_relaxed) + c->length,
 			      memory_order_relaxed);
-	atomic_fetch_add_explicit(&d->superpages, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&d->bytes, c->length, memory_order_relaxed);
 	bool taken = false;
 	for (unsigned i = 0; i < d->nsinks; i++)
 		taken |= d->sink[i]->ops->offer(d->sink[i], sp);
@@ -315,13 +312,12 @@ static void housekeeping(struct rdo_dma *d, uint64_t now)
 			atomic_store_explicit(&l->bytes_dropped, rd(d, &l->reg.dropped_bytes),
 					      memory_order_relaxed);
 		}
-		atomic_store_explicit(&l->up, is_up,
-				      memory_order_relaxed); /* a flag for the stats */
-		if (running && is_up != l->was_up)
+		/* relaxed: a flag for the stats and post_free; this thread is its only writer */
+		bool was_up = atomic_exchange_explicit(&l->up, is_up, memory_order_relaxed);
+		if (running && is_up != was_up)
 			rdo_event(d->events, is_up ? RDO_SEV_INFO : RDO_SEV_WARNING, "fault", 0,
 				  "card %s: link %u is %s", d->card->name, i,
 				  is_up ? "up" : "down");
-		l->was_up = is_up;
 		if (pages != l->last_pages || !running || !is_up) {
 			l->last_pages = pages;
 			l->last_progress_ns = now;
@@ -370,8 +366,6 @@ static void clear_counters(struct rdo_dma *d)
 		atomic_store_explicit(&l->stalled, false, memory_order_relaxed);
 		l->last_pages = 0;
 	}
-	atomic_store_explicit(&d->superpages, 0, memory_order_relaxed);
-	atomic_store_explicit(&d->bytes, 0, memory_order_relaxed);
 	atomic_store_explicit(&d->fifo_overflows, 0, memory_order_relaxed);
 	atomic_store_explicit(&d->errors, 0, memory_order_relaxed);
 	atomic_store_explicit(&d->unclaimed, 0, memory_order_relaxed);
@@ -399,7 +393,6 @@ static int cmd_start(struct rdo_dma *d)
 		l->sequence = 0;
 		l->last_pages = 0;
 		l->last_progress_ns = now;
-		l->was_up = true;
 		atomic_store_explicit(&l->up, true,
 				      memory_order_relaxed); /* until housekeeping says */
 	}
@@ -606,8 +599,6 @@ void rdo_dma_stats(struct rdo_dma *d, struct rdo_dma_stats *st)
 	st->state = atomic_load_explicit(&d->state, memory_order_relaxed);
 	st->run = atomic_load_explicit(&d->run, memory_order_relaxed);
 	st->started_ns = atomic_load_explicit(&d->started_ns, memory_order_relaxed);
-	st->superpages = atomic_load_explicit(&d->superpages, memory_order_relaxed);
-	st->bytes = atomic_load_explicit(&d->bytes, memory_order_relaxed);
 	st->errors = atomic_load_explicit(&d->errors, memory_order_relaxed);
 	st->fifo_overflows = atomic_load_explicit(&d->fifo_overflows, memory_order_relaxed);
 	st->unclaimed = atomic_load_explicit(&d->unclaimed, memory_order_relaxed);
@@ -624,6 +615,8 @@ void rdo_dma_stats(struct rdo_dma *d, struct rdo_dma_stats *st)
 		ls->pages_dropped = atomic_load_explicit(&l->pages_dropped, memory_order_relaxed);
 		ls->bytes_dropped = atomic_load_explicit(&l->bytes_dropped, memory_order_relaxed);
 		ls->in_card = atomic_load_explicit(&l->in_card, memory_order_relaxed);
+		st->superpages += ls->superpages;
+		st->bytes += ls->bytes;
 		st->pages_dropped += ls->pages_dropped;
 		st->bytes_dropped += ls->bytes_dropped;
 		st->pool_in_card += ls->in_card;

@@ -86,27 +86,15 @@ static void publish(struct live *lv, struct rdo_superpage *sp)
 {
 	char topic[RDO_CARD_NAME_MAX + 8];
 	int tlen = snprintf(topic, sizeof(topic), "%s/%02u", lv->card, sp->link);
-	uint8_t header[256];
 	/* relaxed: the queue's release/acquire orders the DMA thread's drops before this one */
 	uint64_t dropped = atomic_load_explicit(&lv->dropped, memory_order_relaxed);
-	size_t hlen = rdo_sink_pack_header(lv->card, sp, dropped, header, sizeof(header));
 	/* A subscriber at its high-water mark makes this wait, up to LIVE_WAIT_MS (SNDTIMEO). */
 	if (zmq_send(lv->sock, topic, (size_t)tlen, ZMQ_SNDMORE) < 0) {
 		rdo_pool_put(sp->pool, sp);
 		atomic_fetch_add_explicit(&lv->dropped, 1, memory_order_relaxed); /* a counter */
 		return;
 	}
-	/* Once the first frame is in, the rest of the message is too: ZeroMQ sends it whole. */
-	zmq_send(lv->sock, header, hlen, ZMQ_SNDMORE);
-	size_t size = sp->size; /* once sent, the superpage is ZeroMQ's to release */
-	rdo_pool_handoff(sp);
-	zmq_msg_t m;
-	zmq_msg_init_data(&m, sp->data, size, rdo_pool_release, sp);
-	if (zmq_msg_send(&m, lv->sock, 0) < 0) {
-		zmq_msg_close(&m);
-		atomic_fetch_add_explicit(&lv->dropped, 1, memory_order_relaxed); /* a counter */
-		return;
-	}
+	size_t size = rdo_sink_send(lv->sock, lv->card, sp, dropped);
 	/* relaxed: counters */
 	atomic_fetch_add_explicit(&lv->superpages, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&lv->bytes, size, memory_order_relaxed);
@@ -153,12 +141,8 @@ static void live_destroy(struct rdo_sink *s)
 	struct live *lv = to_live(s);
 	atomic_store_explicit(&lv->quit, true, memory_order_release); /* a flag */
 	pthread_join(lv->thread, NULL);
-	uint32_t idx;
-	while (rdo_squeue_pop(&lv->q, &idx)) {
-		struct rdo_superpage *sp = rdo_pool_at(lv->pool, idx);
-		rdo_pool_put(sp->pool, sp);
-		atomic_fetch_add_explicit(&lv->dropped, 1, memory_order_relaxed); /* a counter */
-	}
+	atomic_fetch_add_explicit(&lv->dropped, rdo_squeue_release_all(&lv->q, lv->pool),
+				  memory_order_relaxed); /* a counter */
 	zmq_close(lv->sock);
 	rdo_squeue_fini(&lv->q);
 	free(lv);

@@ -248,17 +248,9 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 			detach(ll, i, "connection gone", false);
 			continue;
 		}
-		uint8_t header[256];
 		/* relaxed: the queue's release/acquire orders the DMA thread's drops before this */
 		uint64_t dropped = atomic_load_explicit(&ll->dropped, memory_order_relaxed);
-		size_t hlen = rdo_sink_pack_header(ll->card, sp, dropped, header, sizeof(header));
-		zmq_send(ll->sock, header, hlen, ZMQ_SNDMORE);
-		size_t size = sp->size;
-		rdo_pool_handoff(sp);
-		zmq_msg_t m;
-		zmq_msg_init_data(&m, sp->data, size, rdo_pool_release, sp);
-		if (zmq_msg_send(&m, ll->sock, 0) < 0)
-			zmq_msg_close(&m); /* cannot happen once the first frame went */
+		size_t size = rdo_sink_send(ll->sock, ll->card, sp, dropped);
 		c->credits--;
 		c->sent++;
 		c->unacked++;
@@ -274,15 +266,10 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 /* No consumer left: what is queued for the stream has nowhere to go. Counted. */
 static void release_all(struct lossless *ll)
 {
-	uint32_t idx;
-	uint64_t n = 0;
+	uint64_t n = rdo_squeue_release_all(&ll->q, ll->pool);
 	if (ll->pending) {
 		rdo_pool_put(ll->pool, ll->pending);
 		ll->pending = NULL;
-		n++;
-	}
-	while (rdo_squeue_pop(&ll->q, &idx)) {
-		rdo_pool_put(ll->pool, rdo_pool_at(ll->pool, idx));
 		n++;
 	}
 	if (n) {

@@ -5,6 +5,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <zmq.h>
+
 #include "readout.pb-c.h"
 
 void rdo_sink_destroy(struct rdo_sink **sink)
@@ -104,4 +106,29 @@ size_t rdo_sink_pack_header(const char *card, const struct rdo_superpage *sp, ui
 	if (rdo__superpage_header__get_packed_size(&h) > cap)
 		return 0;
 	return rdo__superpage_header__pack(&h, buf);
+}
+
+size_t rdo_sink_send(void *sock, const char *card, struct rdo_superpage *sp, uint64_t dropped)
+{
+	uint8_t header[256];
+	size_t hlen = rdo_sink_pack_header(card, sp, dropped, header, sizeof(header));
+	/* Once the first frame is in, the rest of the message is too: ZeroMQ sends it whole. */
+	zmq_send(sock, header, hlen, ZMQ_SNDMORE);
+	size_t size = sp->size;
+	rdo_pool_handoff(sp);
+	zmq_msg_t m;
+	zmq_msg_init_data(&m, sp->data, size, rdo_pool_release, sp);
+	if (zmq_msg_send(&m, sock, 0) < 0)
+		zmq_msg_close(
+		    &m); /* cannot happen after the first frame; releases it all the same */
+	return size;
+}
+
+uint64_t rdo_squeue_release_all(struct rdo_squeue *q, struct rdo_pool *pool)
+{
+	uint32_t idx;
+	uint64_t n = 0;
+	for (; rdo_squeue_pop(q, &idx); n++)
+		rdo_pool_put(pool, rdo_pool_at(pool, idx));
+	return n;
 }

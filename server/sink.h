@@ -59,6 +59,15 @@ size_t rdo_sink_pack_header(const char *card, const struct rdo_superpage *sp, ui
 			    uint8_t *buf, size_t cap);
 
 /*
+ * After the first frame of a message (a topic, a routing id) was accepted on
+ * `sock`: send the superpage's header and then its payload zero-copy, which
+ * hands the sink's reference to ZeroMQ (released by rdo_pool_release once
+ * sent). Returns the payload bytes sent; the superpage must not be touched
+ * afterwards.
+ */
+size_t rdo_sink_send(void *sock, const char *card, struct rdo_superpage *sp, uint64_t dropped);
+
+/*
  * A single-consumer queue of superpage indices with a wake-up eventfd. Any
  * thread pushes; the sink thread pops, and before it sleeps calls
  * rdo_squeue_sleep() and polls rdo_squeue_fd() only if that returned true.
@@ -79,5 +88,8 @@ bool rdo_squeue_sleep(struct rdo_squeue *q);
 void rdo_squeue_woken(struct rdo_squeue *q);
 int rdo_squeue_fd(const struct rdo_squeue *q);
 size_t rdo_squeue_count(const struct rdo_squeue *q);
+
+/* Pop everything queued and return it to its pool: the number released. */
+uint64_t rdo_squeue_release_all(struct rdo_squeue *q, struct rdo_pool *pool);
 
 #endif

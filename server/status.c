@@ -56,6 +56,17 @@ static double rate(const _Atomic uint64_t *r)
 	return (double)atomic_load_explicit(r, memory_order_relaxed); /* a statistic */
 }
 
+/* The rates of the last interval into a filled message. */
+static void fill_rates(struct rdo_status *s, struct rdo_status_msg *m)
+{
+	m->st.rate_bytes = rate(&s->rates.bytes);
+	m->st.rate_superpages = rate(&s->rates.superpages);
+	for (size_t i = 0; i < m->st.n_links; i++)
+		m->link[i].rate_bytes = rate(&s->rates.link[i]);
+	for (size_t i = 0; i < m->st.n_sinks; i++)
+		m->sink[i].rate_bytes = rate(&s->rates.sink[i]);
+}
+
 void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 {
 	memset(m, 0, sizeof(*m));
@@ -73,8 +84,6 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 	st->run = d->run;
 	st->superpages = d->superpages;
 	st->bytes = d->bytes;
-	st->rate_bytes = rate(&s->rates.bytes);
-	st->rate_superpages = rate(&s->rates.superpages);
 	st->pages_dropped = d->pages_dropped;
 	st->bytes_dropped = d->bytes_dropped;
 	st->pool_total = d->pool_total;
@@ -107,7 +116,6 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 		l->pages = ls->pages;
 		l->pages_dropped = ls->pages_dropped;
 		l->bytes_dropped = ls->bytes_dropped;
-		l->rate_bytes = rate(&s->rates.link[i]);
 		l->in_card = ls->in_card;
 		m->linkp[i] = l;
 	}
@@ -124,7 +132,6 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 		k->dropped = ss.dropped;
 		k->queued = ss.queued;
 		k->consumers = ss.consumers;
-		k->rate_bytes = rate(&s->rates.sink[i]);
 		for (size_t e = 0; ss.endpoints && e < ss.endpoints->n; e++)
 			m->endpoints[i][e] = (char *)ss.endpoints->ep[e];
 		k->n_endpoints = ss.endpoints ? ss.endpoints->n : 0;
@@ -133,6 +140,7 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 	}
 	st->n_sinks = s->src.nsinks;
 	st->sinks = m->sinkp;
+	fill_rates(s, m);
 }
 
 static void set_rate(_Atomic uint64_t *r, uint64_t now, uint64_t *prev, double dt)
@@ -224,7 +232,7 @@ static void *status_thread(void *arg)
 			next = now + (uint64_t)s->o.interval_ms * 1000000u;
 			rdo_status_fill(s, m);
 			update_rates(s, m, now);
-			rdo_status_fill(s, m);
+			fill_rates(s, m);
 			publish_status(s, m);
 			if (s->o.log_interval_s && now >= s->next_log_ns) {
 				if (s->next_log_ns)

@@ -250,3 +250,26 @@ Test(sink, destroy_calls_the_backend_and_clears_the_pointer)
 	rdo_sink_destroy(&s);
 	cr_assert_eq(c.destroyed, 1, "destroying NULL reached the backend");
 }
+
+/* What a sink still holds at shutdown goes back to the pool, and is counted. */
+Test(sink, squeue_release_all_returns_every_superpage)
+{
+	static char mem[4 * 4096] __attribute__((aligned(4096)));
+	struct rdo_dma_buf buf = {.va = mem, .len = sizeof(mem), .bus = 0x1000};
+	struct rdo_pool *pool = rdo_pool_create(&buf, 4096, 4);
+	cr_assert_not_null(pool);
+	struct rdo_squeue q;
+	cr_assert_eq(rdo_squeue_init(&q, 8), 0);
+	for (int i = 0; i < 3; i++) {
+		struct rdo_superpage *sp = rdo_pool_get(pool);
+		cr_assert_not_null(sp);
+		cr_assert(rdo_squeue_push(&q, sp->index));
+	}
+	cr_assert_eq(rdo_pool_free(pool), 1);
+	cr_assert_eq(rdo_squeue_release_all(&q, pool), 3);
+	cr_assert_eq(rdo_pool_free(pool), 4, "every superpage is back");
+	cr_assert_eq(rdo_squeue_count(&q), 0);
+	cr_assert_eq(rdo_squeue_release_all(&q, pool), 0, "nothing twice");
+	rdo_squeue_fini(&q);
+	rdo_pool_destroy(&pool);
+}
