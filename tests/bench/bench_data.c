@@ -10,9 +10,10 @@
  *    second come from the server's own counters (readoutctl status --json,
  *    over the server's clock); CPU per GB from /proc of the server's threads.
  * 2. Live stream: one to four raw SUB sockets receive and discard, counting
- *    payload bytes; the baseline is a plain libzmq XPUB in this process that
- *    sends the same frames (topic and SuperpageHeader copied from readoutd's
- *    own, the payload zero-copy) to SUB sockets drained by the same threads.
+ *    payload bytes, while the card runs at 12 GB/s; the baseline is a plain
+ *    libzmq XPUB in this process that sends the same frames (topic and
+ *    SuperpageHeader copied from readoutd's own, the payload zero-copy from
+ *    as much memory as the pool) to SUB sockets drained by the same threads.
  * 3. Lossless stream: readout-sub --lossless --check, which verifies every
  *    byte, against a plain PUSH/PULL pair of the same message size.
  *
@@ -49,11 +50,13 @@
 #define DRAIN_WARM_MS 500
 #define DRAIN_MS      3000
 
-#define LIVE_HWM     32 /* readoutd's live.hwm default, used on both sides */
-#define LIVE_ROUNDS  5
-#define LIVE_WARM_MS 300
-#define LIVE_MS	     1000
-#define MAX_SUBS     4
+#define LIVE_HWM 32 /* readoutd's live.hwm default, used on both sides */
+/* The card's rate for the live stream: 12 GB/s, the line rate of IPE's gen3 x16 card. */
+#define LIVE_CARD_RATE 12000000000ull
+#define LIVE_ROUNDS    5
+#define LIVE_WARM_MS   300
+#define LIVE_MS	       1000
+#define MAX_SUBS       4
 
 #define LL_ROUNDS     3
 #define LL_SECONDS    "2.5"
@@ -98,6 +101,7 @@ struct daemon_cfg {
 	size_t superpage_size;
 	unsigned superpages;
 	const char *links; /* dma.links: "all" or a list */
+	uint64_t rate;	   /* card.sim.rate in bytes/s; 0: as fast as the host takes it */
 	bool header_only;
 	bool live, lossless;
 	bool autostart;
@@ -118,7 +122,7 @@ static int daemon_start(struct rdo_daemon *d, const struct daemon_cfg *c)
 		 "  regmap: @MAP@/rdo-sim.yaml\n"
 		 "  sim:\n"
 		 "    links: 12\n"
-		 "    rate: 0\n"
+		 "    rate: %llu\n"
 		 "    header_only: %s\n"
 		 "dma:\n"
 		 "  superpage_size: %zu\n"
@@ -132,9 +136,9 @@ static int daemon_start(struct rdo_daemon *d, const struct daemon_cfg *c)
 		 "  enabled: %s\n"
 		 "status:\n"
 		 "  log_interval_s: 0\n",
-		 c->header_only ? "true" : "false", c->superpage_size, c->superpages, c->links,
-		 c->autostart ? "true" : "false", c->live ? "true" : "false", LIVE_HWM,
-		 c->lossless ? "true" : "false");
+		 (unsigned long long)c->rate, c->header_only ? "true" : "false", c->superpage_size,
+		 c->superpages, c->links, c->autostart ? "true" : "false",
+		 c->live ? "true" : "false", LIVE_HWM, c->lossless ? "true" : "false");
 	if (rdo_daemon_start(d, config, NULL) != 0) {
 		fprintf(stderr, "bench_data: readoutd did not start (exit status %d, log in %s)\n",
 			d->exit_status, d->log);
@@ -312,13 +316,32 @@ struct sender {
 	void *sock; /* the thread's, once started */
 	int type;   /* ZMQ_XPUB or ZMQ_PUSH */
 	pthread_t thread;
-	const void *payload;
+	const char *payload; /* `count` buffers of `size`, sent in turn */
 	size_t size;
+	unsigned count, next;
 	char frame[2][FRAME_MAX];
 	size_t frame_len[2];
 	unsigned nframes;
 	_Atomic bool go, quit;
 };
+
+/*
+ * The baseline's payloads: as many buffers as readoutd's pool has
+ * superpages, so that both sides send from the same amount of memory (one
+ * buffer sent again and again would stay in the cache, which superpages
+ * arriving by DMA across the whole pool do not). Touched, as the pool is.
+ */
+static char *baseline_buffers(size_t size, unsigned count)
+{
+	char *p = malloc(size * count);
+	if (!p) {
+		fprintf(stderr, "bench_data: out of memory for %u baseline buffers of %zu bytes\n",
+			count, size);
+		return NULL;
+	}
+	memset(p, 0xa5, size * count);
+	return p;
+}
 
 /* The payload is the sender's, for the whole run: nothing to free. */
 static void no_free(void *data, void *hint)
@@ -363,7 +386,9 @@ static void *sender_thread(void *arg)
 		if (s->nframes > 1)
 			zmq_send(s->sock, s->frame[1], s->frame_len[1], ZMQ_SNDMORE);
 		zmq_msg_t m;
-		zmq_msg_init_data(&m, (void *)s->payload, s->size, no_free, NULL);
+		zmq_msg_init_data(&m, (void *)(s->payload + (size_t)s->next * s->size), s->size,
+				  no_free, NULL);
+		s->next = (s->next + 1) % s->count;
 		if (zmq_msg_send(&m, s->sock, 0) < 0)
 			zmq_msg_close(&m);
 	}
@@ -566,20 +591,22 @@ static void timed_block(struct tally *t, struct receiver *r, unsigned n, enum si
 /*
  * The live stream to `nsubs` subscribers in GB/s (payload bytes received,
  * summed over the subscribers), next to the baseline XPUB. The card writes
- * headers only (header_only, rate 0): writing every payload byte at full
- * speed would take a core of the two from the stream being measured; the
- * stream's cost does not depend on the bytes' values. The emulator still
- * spins at the pace the pool allows, and the DMA thread with it, while
- * readoutd's blocks run: that is readoutd's own load, and stays in.
+ * headers only (header_only): writing every payload byte would take a core
+ * of the two from the stream being measured, and the stream's cost does not
+ * depend on the bytes' values. It runs at a real card's line rate
+ * (LIVE_CARD_RATE), above what loopback carries, so the live sink drops the
+ * rest as it would on hardware; the DMA thread's work for those superpages
+ * stays in. Unbounded (rate 0), the emulator would spin a whole core of the
+ * two turning dropped superpages around, a cost no card puts on the host.
  *
- * The baseline publishes one buffer again and again, as the issue asks,
- * where readoutd sends superpages from all over its pool.
+ * The baseline sends from as much memory as readoutd's pool holds
+ * (baseline_buffers).
  */
 static int bench_live(struct rdo_daemon *d, void *ctx, size_t sp_size, unsigned nsubs,
-		      const void *payload)
+		      const char *payload, unsigned count)
 {
 	struct receiver r[MAX_SUBS] = {0};
-	struct sender s = {.payload = payload, .size = sp_size};
+	struct sender s = {.payload = payload, .size = sp_size, .count = count};
 	struct tally t[2] = {0};
 	unsigned started = 0;
 	int rc = -1;
@@ -650,20 +677,18 @@ static int bench_live_size(void *ctx, size_t sp_size, unsigned superpages, const
 	    .superpage_size = sp_size,
 	    .superpages = superpages,
 	    .links = "all",
+	    .rate = LIVE_CARD_RATE,
 	    .header_only = true,
 	    .live = true,
 	};
-	void *payload = malloc(sp_size);
-	if (!payload) {
-		fprintf(stderr, "bench_data: out of memory\n");
+	char *payload = baseline_buffers(sp_size, superpages);
+	if (!payload)
 		return -1;
-	}
-	memset(payload, 0xa5, sp_size); /* real pages, as the pool's are */
 	struct rdo_daemon d;
 	int rc = daemon_start(&d, &c);
 	bool started = rc == 0;
 	for (unsigned i = 0; rc == 0 && i < nsubs_cases; i++)
-		rc = bench_live(&d, ctx, sp_size, subs[i], payload);
+		rc = bench_live(&d, ctx, sp_size, subs[i], payload, superpages);
 	if (started && daemon_stop(&d))
 		rc = -1;
 	free(payload);
@@ -728,7 +753,8 @@ static int bench_lossless(void *ctx, size_t sp_size)
 	    .lossless = true,
 	};
 	/* A header frame of zeros, about as long as readoutd's, then the payload. */
-	struct sender s = {.size = sp_size, .nframes = 1, .frame_len = {LL_HEADER_LEN}};
+	struct sender s = {
+	    .size = sp_size, .count = c.superpages, .nframes = 1, .frame_len = {LL_HEADER_LEN}};
 	struct receiver r = {0};
 	struct ll_totals tot = {0};
 	struct tally base = {0};
@@ -736,12 +762,9 @@ static int bench_lossless(void *ctx, size_t sp_size)
 	bool daemon = false, started = false;
 	int rc = -1;
 	char ep[256];
-	void *payload = malloc(sp_size);
-	if (!payload) {
-		fprintf(stderr, "bench_data: out of memory\n");
+	char *payload = baseline_buffers(sp_size, c.superpages);
+	if (!payload)
 		return -1;
-	}
-	memset(payload, 0xa5, sp_size);
 	s.payload = payload;
 	if (daemon_start(&d, &c))
 		goto out;
