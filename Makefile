@@ -14,12 +14,12 @@ BUILD ?= build/$(SAN)
 endif
 
 CC ?= gcc
-PKGS := libzmq libprotobuf-c yaml-0.1
+PKGS := libzmq libprotobuf-c yaml-0.1 libsodium
 CPPFLAGS += -D_GNU_SOURCE -Iserver -Iclients -I$(BUILD)/gen
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer
 LDFLAGS += -pthread
-LDLIBS += $(shell pkg-config --libs $(PKGS)) -lm
+LDLIBS += $(shell pkg-config --libs $(PKGS)) -laio -lm
 
 ifeq ($(SAN),asan)
 CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -53,7 +53,7 @@ $(OBJ)/%.o: %.c | deps $(PROTO_H)
 # Packages a fresh Debian 12 machine lacks. Installed with apt-get (sudo when
 # not root); a no-op once they are there.
 DEBS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
-	libyaml-dev libcriterion-dev
+	libyaml-dev libcriterion-dev libaio-dev libsodium-dev
 deps:
 	@missing=; for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \

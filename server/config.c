@@ -282,6 +282,7 @@ void rdo_server_opts_init(struct rdo_server_opts *o)
 	rdo_live_opts_init(&o->live);
 	rdo_lossless_opts_init(&o->lossless);
 	rdo_status_opts_init(&o->status);
+	rdo_writer_opts_init(&o->writer);
 	o->log_level = LOG_INFO;
 }
 
@@ -368,7 +369,7 @@ static int get_link_mask(struct ydoc *y, const yaml_node_t *v, const char *path,
  * An option table: each key, how to read it, and where in the options struct
  * it goes. Sections that are only plain values are read through one.
  */
-enum opt_type { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_RATE, OPT_ENDPOINTS, OPT_LINK_MASK };
+enum opt_type { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_RATE, OPT_ENDPOINTS, OPT_LINK_MASK, OPT_STRING };
 
 struct opt_key {
 	const char *name;
@@ -418,6 +419,8 @@ static int visit_opt(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 		return get_bool(y, v, path, dst);
 	case OPT_ENDPOINTS:
 		return get_endpoints(y, v, path, dst);
+	case OPT_STRING: /* into a char array of `width` */
+		return get_str(y, v, path, dst, k->width);
 	case OPT_LINK_MASK:
 		rc = get_link_mask(y, v, path, &u);
 		break;
@@ -495,6 +498,22 @@ static const struct opt_key lossless_opts[] = {
     OPT(struct rdo_lossless_opts, "enabled", enabled, OPT_BOOL),
     OPT(struct rdo_lossless_opts, "bind", bind, OPT_ENDPOINTS),
     OPT(struct rdo_lossless_opts, "timeout_ms", timeout_ms, OPT_UINT, .min = 100, .max = 600000),
+    {NULL},
+};
+
+static const struct opt_key writer_opts[] = {
+    OPT(struct rdo_writer_opts, "enabled", enabled, OPT_BOOL),
+    OPT(struct rdo_writer_opts, "directory", directory, OPT_STRING),
+    OPT(struct rdo_writer_opts, "name", name, OPT_STRING),
+    OPT(struct rdo_writer_opts, "block_size", block_size, OPT_SIZE, .min = 4096, .max = 1u << 30,
+	.size = true),
+    OPT(struct rdo_writer_opts, "depth", depth, OPT_UINT, .min = 1, .max = 64),
+    OPT(struct rdo_writer_opts, "prealloc", prealloc, OPT_SIZE, .min = 4096, .max = 1ull << 40,
+	.size = true),
+    OPT(struct rdo_writer_opts, "rotate_size", rotate_bytes, OPT_SIZE, .min = 1u << 20,
+	.max = 1ull << 50, .size = true),
+    OPT(struct rdo_writer_opts, "rotate_s", rotate_s, OPT_UINT, .max = 31u * 86400),
+    OPT(struct rdo_writer_opts, "direct", direct, OPT_BOOL),
     {NULL},
 };
 
@@ -580,8 +599,8 @@ static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 	}
 }
 
-static const char *const top_keys[] = {"card",	   "control", "dma",	   "live",
-				       "lossless", "status",  "log_level", NULL};
+static const char *const top_keys[] = {"card",	 "control",   "dma",	"live", "lossless",
+				       "status", "log_level", "writer", NULL};
 
 static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -603,6 +622,8 @@ static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 		return walk_opts(y, v, path, lossless_opts, &o->lossless, NULL);
 	case 5:
 		return walk_opts(y, v, path, status_opts, &o->status, NULL);
+	case 7:
+		return walk_opts(y, v, path, writer_opts, &o->writer, NULL);
 	default:
 		rc = get_str(y, v, path, level, sizeof(level));
 		if (rc)

@@ -17,6 +17,7 @@
 #include "live.h"
 #include "lossless.h"
 #include "status.h"
+#include "writer.h"
 #include "regmap.h"
 
 #define RDO_DEFAULT_CONFIG	 "config/readoutd.yaml"
@@ -40,6 +41,7 @@ struct rdo_server_opts {
 	struct rdo_live_opts live;
 	struct rdo_lossless_opts lossless;
 	struct rdo_status_opts status;
+	struct rdo_writer_opts writer;
 	int log_level; /* LOG_* */
 };
 

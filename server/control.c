@@ -300,6 +300,10 @@ static int do_info(struct call *c)
 	info->map_file = (char *)rdo_regmap_source(ctl->map);
 	info->map_registers = (uint32_t)rdo_regmap_count(ctl->map);
 	info->forced = ctl->info.forced;
+	if (ctl->info.map_sha256) {
+		info->map_sha256.data = (uint8_t *)ctl->info.map_sha256;
+		info->map_sha256.len = 32;
+	}
 	info->server_version = RDO_VERSION;
 	uint64_t a, b;
 	info->identity = (uint32_t)read_reg(c, rdo_regmap_identity(ctl->map, &a));

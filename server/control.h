@@ -28,6 +28,7 @@ struct rdo_status;
 struct rdo_control_info {
 	const char *backend;
 	bool forced;
+	const uint8_t *map_sha256; /* 32 bytes: SHA-256 of the map file; NULL: unknown */
 	struct rdo_dma *dma;	   /* start, stop, reset; NULL: no acquisition */
 	struct rdo_status *status; /* status; NULL with dma */
 };

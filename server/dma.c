@@ -430,6 +430,10 @@ static int drain(struct rdo_dma *d, bool deliver_flushed)
 	}
 	if (deliver_flushed)
 		collect(d);
+	uint64_t run = atomic_load_explicit(&d->run, memory_order_relaxed); /* ours */
+	for (unsigned i = 0; i < d->nsinks; i++)
+		if (d->sink[i]->ops->run_end)
+			d->sink[i]->ops->run_end(d->sink[i], run);
 	housekeeping(d, rdo_now_ns()); /* the run's counters, before the reset zeroes them */
 	dma_reset(d);
 	return rc;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "card.h"
 #include "config.h"
 #include "control.h"
+#include "disk.h"
 #include "dma.h"
 #include "events.h"
 #include "live.h"
@@ -98,6 +100,58 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 		}
 	}
 	return mismatches && !force ? -EPERM : 0;
+}
+
+/*
+ * The SHA-256 of the register map file's bytes, as `sha256sum` prints it:
+ * data files and card info carry it, so that years later the map that
+ * decoded a run can be told from any other. 0, or -errno.
+ */
+static int map_sha256(const char *file, uint8_t out[crypto_hash_sha256_BYTES])
+{
+	FILE *f = fopen(file, "rb");
+	if (!f)
+		return -errno;
+	crypto_hash_sha256_state st;
+	crypto_hash_sha256_init(&st);
+	unsigned char buf[8192];
+	size_t n;
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		crypto_hash_sha256_update(&st, buf, n);
+	int rc = ferror(f) ? -EIO : 0;
+	fclose(f);
+	crypto_hash_sha256_final(&st, out);
+	return rc;
+}
+
+static uint64_t reg_value(struct rdo_card *card, const struct rdo_reg *r)
+{
+	uint64_t v = 0;
+	if (r)
+		rdo_card_read(card, r->bar, r->offset, r->width, &v);
+	return v;
+}
+
+/* What every file the writer opens says of where its data came from. */
+static void writer_ident(struct rdo_file_header *h, struct rdo_card *card,
+			 const struct rdo_regmap *map, const struct rdo_server_opts *o,
+			 const uint8_t *sha)
+{
+	uint64_t a, b;
+	memset(h, 0, sizeof(*h));
+	h->superpage_size = (uint32_t)o->dma.superpage_size;
+	h->serial = reg_value(card, rdo_regmap_serial(map));
+	h->identity = (uint32_t)reg_value(card, rdo_regmap_identity(map, &a));
+	h->firmware = (uint32_t)reg_value(card, rdo_regmap_firmware(map, &a, &b));
+	h->links = card->links;
+	memcpy(h->map_sha256, sha, sizeof(h->map_sha256));
+	rdo_strlcpy(h->card, card->name, sizeof(h->card));
+	rdo_strlcpy(h->backend, o->card.backend, sizeof(h->backend));
+	rdo_strlcpy(h->address, card->address, sizeof(h->address));
+	rdo_strlcpy(h->map_name, rdo_regmap_name(map), sizeof(h->map_name));
+	if (gethostname(h->host, sizeof(h->host) - 1))
+		rdo_strlcpy(h->host, "unknown", sizeof(h->host));
+	rdo_strlcpy(h->writer, "readoutd " RDO_VERSION, sizeof(h->writer));
 }
 
 /*
@@ -223,6 +277,13 @@ int main(int argc, char **argv)
 		rdo_err("%s", err);
 		return 1;
 	}
+	uint8_t sha[crypto_hash_sha256_BYTES];
+	int shrc = sodium_init() < 0 ? -ENOSYS : map_sha256(o.regmap_file, sha);
+	if (shrc) {
+		rdo_err("register map %s: cannot compute its SHA-256: %s", o.regmap_file,
+			strerror(-shrc));
+		goto out_map;
+	}
 	int stop_fd = stop_signals();
 	if (stop_fd < 0) {
 		rdo_err("cannot watch SIGINT/SIGTERM: %s", strerror(errno));
@@ -259,6 +320,12 @@ int main(int argc, char **argv)
 	if (o.lossless.enabled && !(sinks[nsinks++] = rdo_lossless_create(
 					zctx, card->name, rdo_dma_pool(dma), &o.lossless)))
 		goto out_sinks;
+	if (o.writer.enabled) {
+		struct rdo_file_header ident;
+		writer_ident(&ident, card, map, &o, sha);
+		if (!(sinks[nsinks++] = rdo_disk_create(rdo_dma_pool(dma), &o.writer, &ident)))
+			goto out_sinks;
+	}
 	for (unsigned i = 0; i < nsinks; i++)
 		rdo_dma_add_sink(dma, sinks[i]);
 	struct rdo_status_sources src = {
@@ -275,6 +342,7 @@ int main(int argc, char **argv)
 	struct rdo_control_info info = {
 	    .backend = o.card.backend,
 	    .forced = o.force,
+	    .map_sha256 = sha,
 	    .dma = dma,
 	    .status = status,
 	};
@@ -291,13 +359,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < nsinks; i++) {
 		struct rdo_sink_stats ss;
 		sinks[i]->ops->stats(sinks[i], &ss);
-		rdo_endpoints_join(ss.endpoints, eps[strcmp(ss.name, "live") ? 2 : 1],
-				   sizeof(eps[1]));
+		if (ss.endpoints)
+			rdo_endpoints_join(ss.endpoints, eps[strcmp(ss.name, "live") ? 2 : 1],
+					   sizeof(eps[1]));
 	}
 	rdo_info("ready: card %s, map %s (%zu registers), control on %s, live on %s, lossless on "
-		 "%s, status on %s",
+		 "%s, status on %s, writer %s",
 		 card->name, rdo_regmap_name(map), rdo_regmap_count(map), eps[0],
-		 eps[1][0] ? eps[1] : "(off)", eps[2][0] ? eps[2] : "(off)", eps[3]);
+		 eps[1][0] ? eps[1] : "(off)", eps[2][0] ? eps[2] : "(off)", eps[3],
+		 o.writer.enabled ? o.writer.directory : "(off)");
 	if (o.dma.autostart) {
 		char err[256];
 		if (rdo_dma_start(dma, 0, err, sizeof(err)))

@@ -2,7 +2,10 @@
 SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c \
 	server/regmap.c server/config.c server/control.c server/page.c server/hostmem.c server/ring.c server/pool.c \
 	server/dma.c server/sink.c server/events.c server/zsock.c \
-	server/live.c server/lossless.c server/status.c
+	server/live.c server/lossless.c server/status.c \
+	server/crc32c.c server/rdofile.c
+# The disk writer and its sink.
+SERVER_SRCS += server/writer.c server/disk.c
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 SERVER_LIB := $(BUILD)/lib/libreadoutd.a
 

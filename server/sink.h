@@ -10,6 +10,7 @@
 #ifndef RDO_SINK_H
 #define RDO_SINK_H
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,6 +27,11 @@ struct rdo_sink_stats {
 	uint32_t queued;	    /* waiting in the sink */
 	uint32_t consumers;
 	const struct rdo_endpoints *endpoints; /* as bound, owned by the sink; NULL: none */
+	/* The writer's: */
+	const char *state; /* static; NULL: the sink has no state of its own */
+	uint64_t files, errors;
+	char file[PATH_MAX]; /* the file being written, or the last one */
+	char last_error[256];
 };
 
 struct rdo_sink;
@@ -37,6 +43,11 @@ struct rdo_sink_ops {
 	 * and return false. Never blocks.
 	 */
 	bool (*offer)(struct rdo_sink *sink, struct rdo_superpage *sp);
+	/*
+	 * Optional. From the DMA thread, after the last superpage of run `run`
+	 * was offered (the acquisition stopped or was reset). Never blocks.
+	 */
+	void (*run_end)(struct rdo_sink *sink, uint64_t run);
 	/* From any thread. */
 	void (*stats)(struct rdo_sink *sink, struct rdo_sink_stats *st);
 	/* Stop the sink's thread, release what it holds, free it. */

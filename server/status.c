@@ -122,19 +122,26 @@ void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
 	st->n_links = d->links;
 	st->links = m->linkp;
 	for (unsigned i = 0; i < s->src.nsinks; i++) {
-		struct rdo_sink_stats ss;
-		s->src.sinks[i]->ops->stats(s->src.sinks[i], &ss);
+		struct rdo_sink_stats *ss = &m->sink_stats[i];
+		s->src.sinks[i]->ops->stats(s->src.sinks[i], ss);
 		Rdo__SinkStatus *k = &m->sink[i];
 		rdo__sink_status__init(k);
-		k->name = (char *)ss.name;
-		k->superpages = ss.superpages;
-		k->bytes = ss.bytes;
-		k->dropped = ss.dropped;
-		k->queued = ss.queued;
-		k->consumers = ss.consumers;
-		for (size_t e = 0; ss.endpoints && e < ss.endpoints->n; e++)
-			m->endpoints[i][e] = (char *)ss.endpoints->ep[e];
-		k->n_endpoints = ss.endpoints ? ss.endpoints->n : 0;
+		k->name = (char *)ss->name;
+		k->superpages = ss->superpages;
+		k->bytes = ss->bytes;
+		k->dropped = ss->dropped;
+		k->queued = ss->queued;
+		k->consumers = ss->consumers;
+		for (size_t e = 0; ss->endpoints && e < ss->endpoints->n; e++)
+			m->endpoints[i][e] = (char *)ss->endpoints->ep[e];
+		k->n_endpoints = ss->endpoints ? ss->endpoints->n : 0;
+		if (ss->state) {
+			k->state = (char *)ss->state;
+			k->file = ss->file;
+			k->files = ss->files;
+			k->errors = ss->errors;
+			k->last_error = ss->last_error;
+		}
 		k->endpoints = m->endpoints[i];
 		m->sinkp[i] = k;
 	}

@@ -12,6 +12,7 @@
 
 #include "dma.h"
 #include "readout.pb-c.h"
+#include "sink.h"
 #include "util.h"
 
 /* What config sets. Plain value. */
@@ -46,6 +47,7 @@ struct rdo_status_msg {
 	Rdo__SinkStatus sink[RDO_DMA_MAX_SINKS];
 	Rdo__SinkStatus *sinkp[RDO_DMA_MAX_SINKS];
 	char *endpoints[RDO_DMA_MAX_SINKS][RDO_MAX_ENDPOINTS];
+	struct rdo_sink_stats sink_stats[RDO_DMA_MAX_SINKS]; /* the strings the sinks point at */
 	char card[64];
 	char last_error[256];
 	struct rdo_dma_stats dma;

@@ -10,19 +10,25 @@
  * TSan reports inside it surface.
  */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
 #include "harness.h"
 #include "rdodata.h"
+#include "rdofile.h"
 #include "readout.pb-c.h"
 
 #define PAGE 8192u /* the default DMA page slot: every page is full size */
@@ -946,4 +952,192 @@ Test(datapath, reset_recovers_from_a_protocol_error)
 	expect_clean_restart(&d);
 	zmq_close(events);
 	stop(&d);
+}
+
+/*
+ * The disk writer inside readoutd. The files are checked with what an
+ * operator has, `readoutctl file verify --pages` (every record, CRC and DMA
+ * page against the emulator's pattern), and with their trailers read here.
+ */
+#define WRITER "\"name\":\"writer\""
+
+/* The .rdo files in `dir`, sorted by name, into `names` (at most `max`): how many. */
+static unsigned rdo_files(const char *dir, char names[][PATH_MAX], unsigned max)
+{
+	struct dirent **list;
+	int n = scandir(dir, &list, NULL, alphasort);
+	cr_assert_geq(n, 0, "scandir %s", dir);
+	unsigned k = 0;
+	for (int i = 0; i < n; i++) {
+		size_t len = strlen(list[i]->d_name);
+		if (k < max && len > 4 && strcmp(list[i]->d_name + len - 4, ".rdo") == 0)
+			snprintf(names[k++], PATH_MAX, "%s/%s", dir, list[i]->d_name);
+		free(list[i]);
+	}
+	free(list);
+	return k;
+}
+
+static struct rdo_file_trailer read_trailer(const char *path)
+{
+	struct rdo_file_trailer t;
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s", path);
+	off_t end = lseek(fd, 0, SEEK_END);
+	cr_assert_eq(pread(fd, &t, sizeof(t), end - RDO_FILE_ALIGN), (ssize_t)sizeof(t));
+	close(fd);
+	char err[256];
+	cr_assert_eq(rdo_file_trailer_check(&t, err, sizeof(err)), 0, "%s: %s", path, err);
+	return t;
+}
+
+/* Wait until the writer has written everything and closed its file. */
+static void wait_writer_idle(const struct rdo_daemon *d, int timeout_ms)
+{
+	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	while (!(jstr_is(status(d), WRITER, "state", "idle") && jnum(st, WRITER, "queued") == 0) &&
+	       now_ms() < deadline)
+		sleep_ms(50);
+	cr_assert(jstr_is(st, WRITER, "state", "idle"), "the writer did not finish: %s", st);
+}
+
+TestSuite(writer, .fini = rdo_harness_cleanup, .timeout = 300);
+
+Test(writer, several_gb_verified_record_by_record_across_rotations)
+{
+	enum { LINKS = 4, MAXF = 64 };
+	uint64_t target = under_tsan() ? 96u << 20 : 2500u << 20;
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d,
+	      CARD(4, "0") "dma: { superpage_size: 1MiB, superpages: 64 }\n"
+			   "writer: { enabled: true, directory: @DIR@, rotate_size: 600MiB }\n",
+	      set);
+	cr_assert_eq(ctl(&d, "start --run 4242"), 0, "%s", o.err);
+	uint64_t written = wait_num(&d, WRITER, "bytes", target, 120000);
+	cr_assert_geq(written, target, "the writer is stuck: %s", st);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	wait_writer_idle(&d, 30000);
+	status(&d);
+	uint64_t superpages = jnum(st, WRITER, "superpages");
+	cr_assert_eq(jnum(st, WRITER, "dropped"), 0, "%s", st);
+	cr_assert_eq(jnum(st, WRITER, "errors"), 0, "%s", st);
+	cr_assert_eq(jnum(st, NULL, "superpages"), superpages,
+		     "every superpage read out is in a file: %s", st);
+	for (unsigned i = 0; i < LINKS; i++) {
+		const char *l = link_scope(i);
+		cr_assert_eq(jnum(st, l, "pages"),
+			     jnum(st, l, "bytes") / PAGE + jnum(st, l, "pages_dropped"),
+			     "link %u: generated = written + dropped at the card: %s", i, st);
+	}
+
+	static char files[MAXF][PATH_MAX];
+	unsigned n = rdo_files(d.dir, files, MAXF);
+	cr_assert_geq(n, under_tsan() ? 1u : 4u, "rotated into several files");
+	uint64_t records = 0, next_seq[LINKS] = {0};
+	for (unsigned f = 0; f < n; f++) {
+		char want[64];
+		snprintf(want, sizeof(want), "run004242_sim0_%04u.rdo", f);
+		cr_assert(strstr(files[f], want), "%s is not %s", files[f], want);
+		cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[f]), 0,
+			     "%s: %s%s", files[f], o.out, o.err);
+		struct rdo_file_trailer t = read_trailer(files[f]);
+		records += t.records;
+		for (unsigned i = 0; i < LINKS; i++) {
+			cr_assert_eq(t.link[i].missing, 0u, "%s link %u", files[f], i);
+			if (!t.link[i].records)
+				continue;
+			cr_assert_eq(t.link[i].first_sequence, next_seq[i],
+				     "%s: link %u goes on where the file before ended", files[f],
+				     i);
+			next_seq[i] = t.link[i].last_sequence + 1;
+		}
+	}
+	cr_assert_eq(records, superpages, "the files hold every superpage the writer took");
+	stop(&d);
+}
+
+Test(writer, recover_after_kill_9_keeps_every_complete_record)
+{
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d,
+	      CARD(2, "100MB/s") "dma: { superpage_size: 256KiB, superpages: 32 }\n"
+				 "writer: { enabled: true, directory: @DIR@ }\n",
+	      set);
+	cr_assert_eq(ctl(&d, "start --run 7"), 0, "%s", o.err);
+	cr_assert_geq(wait_num(&d, WRITER, "superpages", 100, 30000), 100, "%s", st);
+	kill(d.pid, SIGKILL);
+	int ws;
+	waitpid(d.pid, &ws, 0);
+	d.pid = -1;
+	static char files[4][PATH_MAX];
+	cr_assert_eq(rdo_files(d.dir, files, 4), 1u);
+	cr_assert_neq(rdo_run(&o, "readoutctl file verify %s", files[0]), 0,
+		      "a file without its footer does not pass: %s", o.out);
+	cr_assert(strstr(o.out, "recover") || strstr(o.err, "recover"), "%s%s", o.out, o.err);
+	cr_assert_eq(rdo_run(&o, "readoutctl file recover %s", files[0]), 0, "%s%s", o.out, o.err);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 0, "%s%s", o.out,
+		     o.err);
+	struct rdo_file_trailer t = read_trailer(files[0]);
+	cr_assert_geq(t.records, 100u, "what the writer had completed is kept");
+	cr_assert(t.flags & RDO_TRAILER_RECOVERED);
+	rdo_daemon_cleanup(&d);
+}
+
+Test(writer, disk_full_closes_the_file_and_the_card_drops)
+{
+	char full[] = "/tmp/readoutd-full.XXXXXX";
+	cr_assert_not_null(mkdtemp(full));
+	if (mount("tmpfs", full, "tmpfs", 0, "size=24m") != 0) {
+		int e = errno;
+		rmdir(full);
+		cr_log_warn("skipped: mounting a 24 MiB tmpfs needs root: %s", strerror(e));
+		cr_skip_test("mounting a 24 MiB tmpfs needs root: %s", strerror(e));
+	}
+	char config[1024];
+	snprintf(config, sizeof(config),
+		 CARD(2, "50MB/s") "dma: { superpage_size: 256KiB, superpages: 16 }\n"
+				   "writer: { enabled: true, directory: %s, prealloc: 4MiB }\n",
+		 full);
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d, config, set);
+	cr_assert_eq(ctl(&d, "start --run 9"), 0, "%s", o.err);
+	uint64_t deadline = now_ms() + 30000;
+	while (!jstr_is(status(&d), WRITER, "state", "disk_full") && now_ms() < deadline)
+		sleep_ms(100);
+	cr_assert(jstr_is(st, WRITER, "state", "disk_full"), "%s", st);
+	cr_assert(strstr(jfind(st, WRITER, "last_error"), "disk full"), "%s", st);
+	cr_assert_eq(jnum(st, WRITER, "files"), 1, "the full file was closed: %s", st);
+	char *log = rdo_daemon_log(&d);
+	cr_assert(strstr(log, "disk full"), "the log says so: %s", log);
+	free(log);
+	/* The rest keeps serving, and the loss shows where it happens: at the card. */
+	uint64_t dropped = jnum(st, NULL, "pages_dropped");
+	cr_assert_gt(wait_num(&d, NULL, "pages_dropped", dropped + 100, 10000), dropped, "%s", st);
+	cr_assert_eq(ctl(&d, "reg read dma.status.running"), 0, "%s", o.err);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	static char files[4][PATH_MAX];
+	cr_assert_eq(rdo_files(full, files, 4), 1u);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 0, "%s%s", o.out,
+		     o.err);
+	cr_assert_gt(read_trailer(files[0]).records, 10u);
+	stop(&d);
+	umount(full);
+	rmdir(full);
+}
+
+Test(writer, a_missing_directory_stops_the_start_with_the_fix)
+{
+	struct rdo_daemon d;
+	struct rdo_daemon_opts opts = {
+	    .config = CARD(2, "8MB/s") "writer: { enabled: true, directory: /nonexistent/data }\n"};
+	cr_assert_neq(rdo_daemon_start_opts(&d, &opts), 0, "readoutd started");
+	cr_assert_eq(d.exit_status, 1);
+	char *log = rdo_daemon_log(&d);
+	cr_assert(strstr(log, "writer.directory /nonexistent/data") && strstr(log, "create it"),
+		  "%s", log);
+	free(log);
+	rdo_daemon_cleanup(&d);
 }

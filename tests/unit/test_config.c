@@ -394,7 +394,7 @@ Test(config, unknown_key)
 	expect_config_error(
 	    "log_level: info\nlinks: 12\n", 2, 1,
 	    "links: unknown key (expected one of: card, control, dma, live, lossless, "
-	    "status, log_level)");
+	    "status, log_level, writer)");
 }
 
 Test(config, key_given_twice)
