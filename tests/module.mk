@@ -59,13 +59,18 @@ test: binaries $(TESTS) $(STRESS_TESTS)
 	echo "make test: all test binaries passed"
 
 # Benchmarks: tests/bench/bench_*.c, each a program printing
-# "bench <name> <value> <unit> baseline <value> ratio <value>" lines.
+# "bench <name> <value> <unit> baseline <value> ratio <value>" lines, built
+# with what they share (tests/bench/benchlib.c, not a bench itself). They run
+# one after another, never side by side. bench_writer's baseline is fio, which
+# make bench installs (through deps) when it is missing.
 BENCHES := $(patsubst tests/bench/%.c,$(BIN)/tests/%,$(wildcard tests/bench/bench_*.c))
+BENCHLIB_OBJ := $(OBJ)/tests/bench/benchlib.o
 
-$(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(HARNESS_OBJ) $(CLIENT_LIB)
+$(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(BENCHLIB_OBJ) $(HARNESS_OBJ) $(CLIENT_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-.SECONDARY: $(BENCHES:$(BIN)/tests/%=$(OBJ)/tests/bench/%.o)
+.SECONDARY: $(BENCHES:$(BIN)/tests/%=$(OBJ)/tests/bench/%.o) $(BENCHLIB_OBJ)
 bench: binaries $(BENCHES)
+	@$(MAKE) --no-print-directory deps DEBS=fio
 	@for b in $(BENCHES); do $$b || exit 1; done

@@ -26,9 +26,7 @@
  * Exits 1 when a daemon fails or the lossless stream loses anything.
  * RDO_BENCH_ONLY=drain, live or lossless runs one part.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -36,11 +34,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 #include <zmq.h>
 
-#include "harness.h"
+#include "benchlib.h"
 #include "util.h"
 
 #define KIB 1024u
@@ -67,189 +63,21 @@
 
 #define FRAME_MAX 256 /* topic and header frames */
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-static double seconds_since(uint64_t t0)
-{
-	return (double)(rdo_now_ns() - t0) / 1e9;
-}
-
-static void print_figure(const char *name, double value, const char *unit, double baseline,
-			 int decimals)
-{
-	printf("bench %s %.*f %s baseline %.*f ratio %.3f\n", name, decimals, value, unit, decimals,
-	       baseline, value / baseline);
-	fflush(stdout);
-}
-
-static const char *size_name(char *buf, size_t len, size_t bytes)
-{
-	if (bytes % MIB == 0)
-		snprintf(buf, len, "%zuMiB", bytes / MIB);
-	else
-		snprintf(buf, len, "%zuKiB", bytes / KIB);
-	return buf;
-}
-
-/* What varies between the daemons this bench starts. */
-struct daemon_cfg {
-	size_t superpage_size;
-	unsigned superpages;
-	const char *links; /* dma.links: "all" or a list */
-	uint64_t rate;	   /* card.sim.rate in bytes/s; 0: as fast as the host takes it */
-	bool header_only;
-	bool live, lossless;
-	bool autostart;
-};
-
-/*
- * Start a readoutd for `c`. The harness gives it a card address of its own
- * and every socket on a free loopback port.
- */
-static int daemon_start(struct rdo_daemon *d, const struct daemon_cfg *c)
-{
-	char config[2048];
-	snprintf(config, sizeof(config),
-		 "log_level: info\n"
-		 "card:\n"
-		 "  name: sim0\n"
-		 "  backend: sim\n"
-		 "  regmap: @MAP@/rdo-sim.yaml\n"
-		 "  sim:\n"
-		 "    links: 12\n"
-		 "    rate: %llu\n"
-		 "    header_only: %s\n"
-		 "dma:\n"
-		 "  superpage_size: %zu\n"
-		 "  superpages: %u\n"
-		 "  links: %s\n"
-		 "  autostart: %s\n"
-		 "live:\n"
-		 "  enabled: %s\n"
-		 "  hwm: %d\n"
-		 "lossless:\n"
-		 "  enabled: %s\n"
-		 "status:\n"
-		 "  log_interval_s: 0\n",
-		 (unsigned long long)c->rate, c->header_only ? "true" : "false", c->superpage_size,
-		 c->superpages, c->links, c->autostart ? "true" : "false",
-		 c->live ? "true" : "false", LIVE_HWM, c->lossless ? "true" : "false");
-	if (rdo_daemon_start(d, config, NULL) != 0) {
-		fprintf(stderr, "bench_data: readoutd did not start (exit status %d, log in %s)\n",
-			d->exit_status, d->log);
-		return -1;
-	}
-	if (!d->tcp[0] || (c->live && !d->live_tcp[0]) || (c->lossless && !d->lossless_tcp[0])) {
-		fprintf(stderr,
-			"bench_data: no tcp endpoints in readoutd's ready line (log in %s)\n",
-			d->log);
-		rdo_daemon_stop(d);
-		return -1;
-	}
-	return 0;
-}
-
-/* Stop the daemon; -1 unless it ran all along and exited cleanly. */
-static int daemon_stop(struct rdo_daemon *d)
-{
-	bool alive = rdo_daemon_alive(d);
-	if (rdo_daemon_stop(d) != 0 || !alive) {
-		fprintf(stderr, "bench_data: readoutd %s (exit status %d, log in %s)\n",
-			alive ? "did not exit cleanly" : "died", d->exit_status, d->log);
-		return -1;
-	}
-	return 0;
-}
-
-/* readoutctl `cmd` (start, stop) against the daemon. */
-static int daemon_ctl(struct rdo_daemon *d, const char *cmd)
-{
-	static struct rdo_output o;
-	if (rdo_run(&o, "readoutctl -e %s %s", d->tcp, cmd) != 0) {
-		fprintf(stderr, "bench_data: readoutctl %s failed (%d): %s", cmd, o.status, o.err);
-		return -1;
-	}
-	return 0;
-}
-
-/* The number after "key": in a JSON text; the first match is the top level here. */
-static int json_number(const char *text, const char *key, double *v)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	const char *p = strstr(text, pat);
-	if (!p)
-		return -1;
-	char *end;
-	*v = strtod(p + strlen(pat), &end);
-	return end == p + strlen(pat) ? -1 : 0;
-}
-
-/* CPU seconds of a process's threads so far: the card emulator's, and the rest. */
-struct cpu_sample {
-	double server_s, sim_s;
-};
-
-/*
- * From /proc/PID/task/TID/stat: the thread name in parentheses (field 2),
- * then utime and stime as fields 14 and 15, in clock ticks.
- */
-static int thread_cpu(pid_t pid, struct cpu_sample *s)
-{
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *dir = opendir(path);
-	if (!dir)
-		return -1;
-	double tick = (double)sysconf(_SC_CLK_TCK);
-	*s = (struct cpu_sample){0};
-	struct dirent *e;
-	while ((e = readdir(dir))) {
-		if (e->d_name[0] == '.')
-			continue;
-		char stat[512], file[PATH_MAX];
-		snprintf(file, sizeof(file), "%s/%s/stat", path, e->d_name);
-		FILE *f = fopen(file, "r");
-		if (!f)
-			continue; /* the thread just ended */
-		size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-		fclose(f);
-		stat[n] = '\0';
-		char *open = strchr(stat, '('), *close = strrchr(stat, ')');
-		unsigned long ut, st;
-		if (!open || !close ||
-		    sscanf(close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut,
-			   &st) != 2)
-			continue;
-		bool sim = close - open - 1 == 7 && strncmp(open + 1, "rdo-sim", 7) == 0;
-		*(sim ? &s->sim_s : &s->server_s) += (double)(ut + st) / tick;
-	}
-	closedir(dir);
-	return 0;
-}
-
 /* The server's counters and its threads' CPU at one moment. */
 struct drain_sample {
 	double superpages, bytes, time_ns;
-	struct cpu_sample cpu;
+	struct bench_cpu cpu;
 };
 
 static int drain_sample(struct rdo_daemon *d, struct drain_sample *s)
 {
-	static struct rdo_output o;
-	if (rdo_run(&o, "readoutctl -e %s --json status", d->tcp) != 0) {
-		fprintf(stderr, "bench_data: readoutctl status failed (%d): %s", o.status, o.err);
+	const char *st = bench_daemon_status(d);
+	if (!st)
 		return -1;
-	}
-	if (json_number(o.out, "superpages", &s->superpages) ||
-	    json_number(o.out, "bytes", &s->bytes) || json_number(o.out, "time_ns", &s->time_ns) ||
-	    thread_cpu(d->pid, &s->cpu)) {
-		fprintf(stderr, "bench_data: unexpected status: %s\n", o.out);
+	if (bench_json_number(st, "superpages", &s->superpages) ||
+	    bench_json_number(st, "bytes", &s->bytes) ||
+	    bench_json_number(st, "time_ns", &s->time_ns) || bench_thread_cpu(d->pid, &s->cpu)) {
+		fprintf(stderr, "bench_data: unexpected status: %s\n", st);
 		return -1;
 	}
 	return 0;
@@ -267,7 +95,7 @@ static int drain_sample(struct rdo_daemon *d, struct drain_sample *s)
  */
 static int bench_drain(size_t sp_size, unsigned nlinks)
 {
-	struct daemon_cfg c = {
+	struct bench_daemon_cfg c = {
 	    .superpage_size = sp_size,
 	    .superpages = 256,
 	    .links = nlinks == 1 ? "[0]" : "all",
@@ -275,16 +103,16 @@ static int bench_drain(size_t sp_size, unsigned nlinks)
 	    .autostart = true,
 	};
 	struct rdo_daemon d;
-	if (daemon_start(&d, &c))
+	if (bench_daemon_start(&d, &c))
 		return -1;
 	struct drain_sample s0, s1;
-	sleep_ms(DRAIN_WARM_MS);
+	bench_sleep_ms(DRAIN_WARM_MS);
 	int rc = drain_sample(&d, &s0);
 	if (rc == 0) {
-		sleep_ms(DRAIN_MS);
+		bench_sleep_ms(DRAIN_MS);
 		rc = drain_sample(&d, &s1);
 	}
-	if (daemon_stop(&d) || rc)
+	if (bench_daemon_stop(&d) || rc)
 		return -1;
 
 	double sps = (s1.superpages - s0.superpages) * 1e9 / (s1.time_ns - s0.time_ns);
@@ -296,11 +124,11 @@ static int bench_drain(size_t sp_size, unsigned nlinks)
 		return -1;
 	}
 	char sz[32], name[128];
-	size_name(sz, sizeof(sz), sp_size);
+	bench_size_name(sz, sizeof(sz), sp_size);
 	snprintf(name, sizeof(name), "drain_%s_%ulink_superpages_per_s", sz, nlinks);
-	print_figure(name, sps, "sp/s", DRAIN_TARGET, 0);
+	bench_print_figure(name, sps, "sp/s", DRAIN_TARGET, 0);
 	snprintf(name, sizeof(name), "drain_%s_%ulink_server_cpu_s_per_GB", sz, nlinks);
-	print_figure(name, server / gb, "s/GB", all / gb, 6);
+	bench_print_figure(name, server / gb, "s/GB", all / gb, 6);
 	return 0;
 }
 
@@ -378,7 +206,7 @@ static void *sender_thread(void *arg)
 			; /* subscriptions, read as readoutd reads them */
 		/* acquire: the frames, set before the first go */
 		if (!atomic_load_explicit(&s->go, memory_order_acquire)) {
-			sleep_ms(1);
+			bench_sleep_ms(1);
 			continue;
 		}
 		if (!send_first(s))
@@ -581,11 +409,11 @@ struct tally {
 static void timed_block(struct tally *t, struct receiver *r, unsigned n, enum side sd, long warm_ms,
 			long ms)
 {
-	sleep_ms(warm_ms);
+	bench_sleep_ms(warm_ms);
 	uint64_t b0 = received(r, n, sd), t0 = rdo_now_ns();
-	sleep_ms(ms);
+	bench_sleep_ms(ms);
 	t->bytes += (double)(received(r, n, sd) - b0);
-	t->seconds += seconds_since(t0);
+	t->seconds += bench_seconds_since(t0);
 }
 
 /*
@@ -621,17 +449,17 @@ static int bench_live(struct rdo_daemon *d, void *ctx, size_t sp_size, unsigned 
 			goto out;
 		started++;
 	}
-	sleep_ms(200); /* the subscriptions reach both publishers */
+	bench_sleep_ms(200); /* the subscriptions reach both publishers */
 
 	for (int round = 0; round < LIVE_ROUNDS; round++) {
 		/* readoutd goes first in the first round: the baseline sends its frames. */
 		for (int k = 0; k < 2; k++) {
 			enum side sd = (round + k) % 2 ? BASE : RDO;
 			if (sd == RDO) {
-				if (daemon_ctl(d, "start"))
+				if (bench_daemon_ctl(d, "start"))
 					goto out;
 				timed_block(&t[RDO], r, nsubs, RDO, LIVE_WARM_MS, LIVE_MS);
-				if (daemon_ctl(d, "stop"))
+				if (bench_daemon_ctl(d, "stop"))
 					goto out;
 				continue;
 			}
@@ -657,10 +485,10 @@ static int bench_live(struct rdo_daemon *d, void *ctx, size_t sp_size, unsigned 
 		goto out;
 	}
 	char sz[32], name[128];
-	snprintf(name, sizeof(name), "live_%s_%usub_GBps", size_name(sz, sizeof(sz), sp_size),
+	snprintf(name, sizeof(name), "live_%s_%usub_GBps", bench_size_name(sz, sizeof(sz), sp_size),
 		 nsubs);
-	print_figure(name, t[RDO].bytes / t[RDO].seconds / 1e9, "GB/s",
-		     t[BASE].bytes / t[BASE].seconds / 1e9, 3);
+	bench_print_figure(name, t[RDO].bytes / t[RDO].seconds / 1e9, "GB/s",
+			   t[BASE].bytes / t[BASE].seconds / 1e9, 3);
 	rc = 0;
 out:
 	sender_stop(&s);
@@ -673,23 +501,24 @@ out:
 static int bench_live_size(void *ctx, size_t sp_size, unsigned superpages, const unsigned *subs,
 			   unsigned nsubs_cases)
 {
-	struct daemon_cfg c = {
+	struct bench_daemon_cfg c = {
 	    .superpage_size = sp_size,
 	    .superpages = superpages,
 	    .links = "all",
 	    .rate = LIVE_CARD_RATE,
 	    .header_only = true,
 	    .live = true,
+	    .live_hwm = LIVE_HWM,
 	};
 	char *payload = baseline_buffers(sp_size, superpages);
 	if (!payload)
 		return -1;
 	struct rdo_daemon d;
-	int rc = daemon_start(&d, &c);
+	int rc = bench_daemon_start(&d, &c);
 	bool started = rc == 0;
 	for (unsigned i = 0; rc == 0 && i < nsubs_cases; i++)
 		rc = bench_live(&d, ctx, sp_size, subs[i], payload, superpages);
-	if (started && daemon_stop(&d))
+	if (started && bench_daemon_stop(&d))
 		rc = -1;
 	free(payload);
 	return rc;
@@ -713,8 +542,9 @@ static int ll_run(struct rdo_daemon *d, struct ll_totals *tot)
 						"card_pages_dropped"};
 	static const char *const bad_keys[] = {"corrupt_pages", "out_of_order", "malformed"};
 	double v, bytes, seconds, superpages;
-	if (json_number(o.out, "bytes", &bytes) || json_number(o.out, "seconds", &seconds) ||
-	    json_number(o.out, "superpages", &superpages)) {
+	if (bench_json_number(o.out, "bytes", &bytes) ||
+	    bench_json_number(o.out, "seconds", &seconds) ||
+	    bench_json_number(o.out, "superpages", &superpages)) {
 		fprintf(stderr, "bench_data: readout-sub failed (%d): %s%s", st, o.out, o.err);
 		return -1;
 	}
@@ -722,10 +552,10 @@ static int ll_run(struct rdo_daemon *d, struct ll_totals *tot)
 	tot->seconds += seconds;
 	tot->superpages += superpages;
 	for (size_t i = 0; i < sizeof(lost_keys) / sizeof(lost_keys[0]); i++)
-		if (json_number(o.out, lost_keys[i], &v) == 0)
+		if (bench_json_number(o.out, lost_keys[i], &v) == 0)
 			tot->lost += v;
 	for (size_t i = 0; i < sizeof(bad_keys) / sizeof(bad_keys[0]); i++)
-		if (json_number(o.out, bad_keys[i], &v) == 0)
+		if (bench_json_number(o.out, bad_keys[i], &v) == 0)
 			tot->bad += v;
 	if (st != 0) {
 		fprintf(stderr, "bench_data: readout-sub --lossless --check exited %d: %s%s", st,
@@ -746,7 +576,7 @@ static int ll_run(struct rdo_daemon *d, struct ll_totals *tot)
  */
 static int bench_lossless(void *ctx, size_t sp_size)
 {
-	struct daemon_cfg c = {
+	struct bench_daemon_cfg c = {
 	    .superpage_size = sp_size,
 	    .superpages = 256,
 	    .links = "all",
@@ -766,7 +596,7 @@ static int bench_lossless(void *ctx, size_t sp_size)
 	if (!payload)
 		return -1;
 	s.payload = payload;
-	if (daemon_start(&d, &c))
+	if (bench_daemon_start(&d, &c))
 		goto out;
 	daemon = true;
 	if (sender_start(&s, ZMQ_PUSH, LL_HWM, ep, sizeof(ep)) ||
@@ -782,10 +612,10 @@ static int bench_lossless(void *ctx, size_t sp_size)
 				sender_go(&s, false);
 				continue;
 			}
-			if (daemon_ctl(&d, "start"))
+			if (bench_daemon_ctl(&d, "start"))
 				goto out;
 			int run = ll_run(&d, &tot);
-			if (daemon_ctl(&d, "stop") || run)
+			if (bench_daemon_ctl(&d, "stop") || run)
 				goto out;
 		}
 	}
@@ -799,14 +629,14 @@ static int bench_lossless(void *ctx, size_t sp_size)
 		goto out;
 	}
 	char sz[32], name[128];
-	snprintf(name, sizeof(name), "lossless_%s_GBps", size_name(sz, sizeof(sz), sp_size));
-	print_figure(name, tot.bytes / tot.seconds / 1e9, "GB/s", base.bytes / base.seconds / 1e9,
-		     3);
+	snprintf(name, sizeof(name), "lossless_%s_GBps", bench_size_name(sz, sizeof(sz), sp_size));
+	bench_print_figure(name, tot.bytes / tot.seconds / 1e9, "GB/s",
+			   base.bytes / base.seconds / 1e9, 3);
 	rc = 0;
 out:
 	sender_stop(&s);
 	receiver_stop(&r, started);
-	if (daemon && daemon_stop(&d))
+	if (daemon && bench_daemon_stop(&d))
 		rc = -1;
 	free(payload);
 	return rc;

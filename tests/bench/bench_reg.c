@@ -33,7 +33,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "harness.h"
+#include "benchlib.h"
 #include "rdoclient.h"
 #include "util.h"
 
@@ -244,13 +244,6 @@ static double percentile_us(const uint64_t *sorted, size_t n, double p)
 	return (double)sorted[rank - 1] / 1000.0;
 }
 
-static void print_figure(const char *name, double value, const char *unit, double baseline,
-			 int decimals)
-{
-	printf("bench %s %.*f %s baseline %.*f ratio %.3f\n", name, decimals, value, unit, decimals,
-	       baseline, value / baseline);
-}
-
 static size_t bench_count(void)
 {
 	const char *s = getenv("RDO_BENCH_N");
@@ -349,14 +342,13 @@ int main(void)
 
 	qsort(rdo.lat_ns, n, sizeof(*rdo.lat_ns), cmp_u64);
 	qsort(base.lat_ns, n, sizeof(*base.lat_ns), cmp_u64);
-	print_figure("reg_read_median_us", percentile_us(rdo.lat_ns, n, 50), "us",
-		     percentile_us(base.lat_ns, n, 50), 2);
-	print_figure("reg_read_p99_us", percentile_us(rdo.lat_ns, n, 99), "us",
-		     percentile_us(base.lat_ns, n, 99), 2);
+	bench_print_figure("reg_read_median_us", percentile_us(rdo.lat_ns, n, 50), "us",
+			   percentile_us(base.lat_ns, n, 50), 2);
+	bench_print_figure("reg_read_p99_us", percentile_us(rdo.lat_ns, n, 99), "us",
+			   percentile_us(base.lat_ns, n, 99), 2);
 	/* For ops/s higher is better: a ratio below 1 means readoutd is slower. */
-	print_figure("reg_read_ops", (double)n * 1e9 / (double)rdo.total_ns, "ops/s",
-		     (double)n * 1e9 / (double)base.total_ns, 0);
-	fflush(stdout);
+	bench_print_figure("reg_read_ops", (double)n * 1e9 / (double)rdo.total_ns, "ops/s",
+			   (double)n * 1e9 / (double)base.total_ns, 0);
 
 	/* An empty request ends the baseline server. */
 	char empty;
