@@ -681,8 +681,7 @@ void rdo_writer_destroy(struct rdo_writer **wp)
 	struct rdo_writer *w = *wp;
 	if (!w)
 		return;
-	rdo_writer_end_file(w);
-	drain(w);
+	rdo_writer_end_file(w); /* writes exist only for an open file: none are left */
 	io_destroy(w->ctx);
 	close(w->efd);
 	free(w->index);
