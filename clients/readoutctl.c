@@ -843,6 +843,7 @@ struct verify_out {
 	char *problems[VERIFY_KEEP];
 	uint64_t gaps[VERIFY_KEEP][3]; /* link, first, last */
 	size_t nproblems, ngaps;
+	struct rdo_verify *pages; /* --pages: checks every DMA page; NULL: off */
 };
 
 static void on_problem(void *arg, const char *line)
@@ -927,47 +928,33 @@ static void on_page_problem(void *arg, enum rdo_verify_problem p, const char *li
 	fprintf(stderr, "readoutctl: %s: %s\n", (const char *)arg, line);
 }
 
-/*
- * Every DMA page of every record, as readout-sub --check checks a stream:
- * page headers, page counters continuous per link, every payload byte. The
- * number of pages that fail, or -1 when the records cannot be read.
- */
-static long verify_pages(const char *path)
+/* A record's DMA pages, as readout-sub --check checks a superpage of the stream. */
+static void on_record(void *arg, const struct rdo_file_header *fh,
+		      const struct rdo_file_record *rec)
 {
-	char err[RDO_FILE_ERR_MAX];
-	struct rdo_file_reader *r = rdo_file_reader_open(path, err, sizeof(err));
-	if (!r)
-		return -1;
-	struct rdo_verify_opts vo;
-	rdo_verify_opts_init(&vo);
-	vo.check_payload = true;
-	vo.report = on_page_problem;
-	vo.arg = (void *)path;
-	vo.silent_ns = UINT64_MAX;
-	struct rdo_verify *v = rdo_verify_create(&vo);
-	struct rdo_file_record rec;
-	int rc = -1;
-	while (v && (rc = rdo_file_reader_next(r, &rec, err, sizeof(err))) == 1) {
-		struct rdo_data_view view = {
-		    .data = rec.payload,
-		    .size = rec.h.size,
-		    .link = rec.h.link,
-		    .sequence = rec.h.sequence,
-		    .timestamp_ns = rec.h.timestamp_ns,
-		    .flags = rec.h.flags,
-		    .run = rec.h.run,
-		    .card_pages_dropped = rec.h.card_pages_dropped,
-		};
-		rdo_strlcpy(view.card, rdo_file_reader_header(r)->card, sizeof(view.card));
-		rdo_verify_superpage(v, &view, 0);
-	}
-	struct rdo_verify_totals t = {0};
-	if (v)
-		rdo_verify_totals(v, &t);
-	rdo_verify_destroy(&v);
-	rdo_file_reader_close(&r);
-	if (rc < 0)
-		return -1;
+	struct verify_out *o = arg;
+	struct rdo_data_view view = {
+	    .data = rec->payload,
+	    .size = rec->h.size,
+	    .link = rec->h.link,
+	    .sequence = rec->h.sequence,
+	    .timestamp_ns = rec->h.timestamp_ns,
+	    .flags = rec->h.flags,
+	    .run = rec->h.run,
+	    .card_pages_dropped = rec->h.card_pages_dropped,
+	};
+	rdo_strlcpy(view.card, fh->card, sizeof(view.card));
+	rdo_verify_superpage(o->pages, &view, 0);
+}
+
+/*
+ * What the page check found: page headers, page counters continuous per
+ * link, every payload byte. The number of pages that fail.
+ */
+static uint64_t pages_verdict(const struct verify_out *o)
+{
+	struct rdo_verify_totals t;
+	rdo_verify_totals(o->pages, &t);
 	/* Pages the card dropped at the source, and said so in its counter, are not the file's
 	 * fault. */
 	uint64_t unexplained = t.c.pages_missing > t.c.card_pages_dropped
@@ -978,13 +965,26 @@ static long verify_pages(const char *path)
 		       "there), %llu missing otherwise\n",
 		       (unsigned long long)t.c.pages, (unsigned long long)t.c.corrupt_pages,
 		       (unsigned long long)t.c.card_pages_dropped, (unsigned long long)unexplained);
-	return (long)(t.c.corrupt_pages + unexplained + t.c.out_of_order);
+	return t.c.corrupt_pages + unexplained + t.c.out_of_order;
 }
 
 static int file_verify(const char *path, const struct file_opts *f)
 {
 	struct verify_out o = {.path = path};
 	struct rdo_file_verify_cb cb = {.problem = on_problem, .gap = on_gap, .arg = &o};
+	if (f->pages) {
+		struct rdo_verify_opts vo;
+		rdo_verify_opts_init(&vo);
+		vo.check_payload = true;
+		vo.report = on_page_problem;
+		vo.arg = (void *)path;
+		vo.silent_ns = UINT64_MAX;
+		if (!(o.pages = rdo_verify_create(&vo))) {
+			fprintf(stderr, "readoutctl: out of memory\n");
+			return EXIT_BAD_FILE;
+		}
+		cb.record = on_record;
+	}
 	struct rdo_file_verify_report rep;
 	int rc = rdo_file_verify(path, &rep, &cb);
 	if (json_out)
@@ -996,8 +996,9 @@ static int file_verify(const char *path, const struct file_opts *f)
 			path, path);
 	for (size_t i = 0; i < o.nproblems; i++)
 		free(o.problems[i]);
-	if (rc == 0 && f->pages && verify_pages(path) != 0)
+	if (o.pages && pages_verdict(&o) != 0)
 		rc = -EBADMSG;
+	rdo_verify_destroy(&o.pages);
 	return rc ? EXIT_BAD_FILE : 0;
 }
 

@@ -646,6 +646,8 @@ static bool scan(struct verify *v)
 			return true;
 		if (rc < 0)
 			problem(v, "%s", err);
+		else if (v->cb && v->cb->record)
+			v->cb->record(v->cb->arg, &v->r->header, &rec);
 		if (rc > 0 || v->r->offset != at)
 			count(v, &rec);
 		else if (!skip_by_index(v))

@@ -249,6 +249,10 @@ struct rdo_file_verify_cb {
 	void (*problem)(void *arg, const char *line);
 	/* Sequences `first` to `last` of `link` are not in the file, between two of its records. */
 	void (*gap)(void *arg, uint32_t link, uint64_t first, uint64_t last);
+	/* Each record whose header and payload check, in file order: for checks of the payload's
+	 * own. */
+	void (*record)(void *arg, const struct rdo_file_header *fh,
+		       const struct rdo_file_record *rec);
 	void *arg;
 };
 

@@ -45,7 +45,7 @@ struct rdo_writer {
 	io_context_t ctx;
 	int efd;
 	struct batch *batch; /* depth of them */
-	unsigned *free_batch, nfree, in_flight_batches;
+	unsigned *free_batch, nfree;
 	struct batch *cur; /* gathering, not yet submitted */
 	unsigned per_write;
 	void *hdr_mem;
@@ -120,13 +120,15 @@ fail(struct rdo_writer *w, enum rdo_writer_state s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	w->retry_ns = rdo_now_ns() + RETRY_NS;
+	if (get_state(w) == s && strcmp(msg, w->st_error) == 0)
+		return; /* the same failure again, at a retry: said and counted once */
 	rdo_err("writer: %s", msg);
 	pthread_mutex_lock(&w->lock);
 	rdo_strlcpy(w->st_error, msg, sizeof(w->st_error));
 	pthread_mutex_unlock(&w->lock);
 	atomic_fetch_add_explicit(&w->errors, 1, memory_order_relaxed); /* a counter */
 	set_state(w, s);
-	w->retry_ns = rdo_now_ns() + RETRY_NS;
 }
 
 /* Can files in `dir` be opened with O_DIRECT and written? 0, or -errno. */
@@ -311,6 +313,12 @@ static struct rdo_record_header *header_block(struct batch *b, unsigned i)
 	return (struct rdo_record_header *)((char *)b->hdr + (size_t)i * RDO_FILE_ALIGN);
 }
 
+/* Writes submitted and not yet completed: every batch but the free ones and the one gathering. */
+static unsigned writes_in_flight(const struct rdo_writer *w)
+{
+	return w->o.depth - w->nfree - (w->cur != NULL);
+}
+
 /* Hand the records of `b` back with `status` and free the batch. */
 static void finish_batch(struct rdo_writer *w, struct batch *b, int status)
 {
@@ -355,7 +363,6 @@ static int submit(struct rdo_writer *w)
 		finish_batch(w, b, rc);
 		return rc;
 	}
-	w->in_flight_batches++;
 	return 0;
 }
 
@@ -374,7 +381,7 @@ int rdo_writer_reap(struct rdo_writer *w, int timeout_ms)
 	uint64_t v;
 	if (read(w->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		rdo_warn("writer: reading its eventfd: %s", strerror(errno));
-	if (!w->in_flight_batches)
+	if (!writes_in_flight(w))
 		return 0;
 	struct io_event ev[MAX_DEPTH];
 	struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
@@ -398,7 +405,6 @@ int rdo_writer_reap(struct rdo_writer *w, int timeout_ms)
 			     (unsigned long long)b->len, (unsigned long long)b->off, w->path,
 			     res < 0 ? strerror((int)-res) : "short write");
 		}
-		w->in_flight_batches--;
 		records += (int)b->n;
 		finish_batch(w, b, status);
 	}
@@ -409,7 +415,7 @@ int rdo_writer_reap(struct rdo_writer *w, int timeout_ms)
 static void drain(struct rdo_writer *w)
 {
 	submit(w);
-	while (w->in_flight_batches)
+	while (writes_in_flight(w))
 		rdo_writer_reap(w, 1000);
 }
 
@@ -546,11 +552,13 @@ static int open_file(struct rdo_writer *w, uint64_t run)
 		close(fd);
 		w->fd = -1;
 		unlink(w->path);
-		fail(w, rc == -ENOSPC ? RDO_WRITER_DISK_FULL : RDO_WRITER_ERROR,
-		     "cannot start %s: %s%s", w->path, strerror(-rc),
-		     rc == -ENOSPC ? ": free space on that disk or point writer.directory at "
-				     "another"
-				   : "");
+		if (rc == -ENOSPC)
+			fail(w, RDO_WRITER_DISK_FULL,
+			     "disk full on %s: no room for a new file; refusing records until "
+			     "space is freed (or writer.directory points at another disk)",
+			     w->o.directory);
+		else
+			fail(w, RDO_WRITER_ERROR, "cannot start %s: %s", w->path, strerror(-rc));
 		return rc;
 	}
 	fsync_dir(w->o.directory);

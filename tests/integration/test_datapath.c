@@ -1128,6 +1128,35 @@ Test(writer, disk_full_closes_the_file_and_the_card_drops)
 	rmdir(full);
 }
 
+/*
+ * A page the card corrupted reaches the file as the card wrote it, so its
+ * record's CRC checks: only the page check (--pages) can tell.
+ */
+Test(writer, verify_pages_finds_a_page_the_card_corrupted)
+{
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d,
+	      CARD(2, "20MB/s") "dma: { superpage_size: 256KiB, superpages: 16 }\n"
+				"writer: { enabled: true, directory: @DIR@ }\n",
+	      set);
+	cr_assert_eq(ctl(&d, "start --run 3"), 0, "%s", o.err);
+	cr_assert_geq(wait_num(&d, WRITER, "superpages", 4, 10000), 4, "%s", st);
+	cr_assert_eq(ctl(&d, "reg write fault.corrupt 2"), 0, "%s", o.err);
+	uint64_t now = jnum(status(&d), WRITER, "superpages");
+	cr_assert_geq(wait_num(&d, WRITER, "superpages", now + 8, 10000), now + 8, "%s", st);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	wait_writer_idle(&d, 10000);
+	static char files[4][PATH_MAX];
+	cr_assert_eq(rdo_files(d.dir, files, 4), 1u);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify %s", files[0]), 0, "%s%s", o.out, o.err);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 1,
+		     "corrupt pages pass: %s%s", o.out, o.err);
+	cr_assert(strstr(o.out, "2 corrupt"), "%s", o.out);
+	cr_assert(strstr(o.err, "corrupt page"), "%s", o.err);
+	stop(&d);
+}
+
 Test(writer, a_missing_directory_stops_the_start_with_the_fix)
 {
 	struct rdo_daemon d;

@@ -257,6 +257,28 @@ Test(writer, rotates_by_size_and_starts_a_new_run_at_seq_0)
 	check_file(path, 0, 10, 4);
 }
 
+Test(writer, rotates_by_age)
+{
+	struct rdo_writer_opts o = opts();
+	o.rotate_s = 1;
+	struct rdo_writer *w = make(&o);
+	for (unsigned i = 0; i < 3; i++) {
+		struct rdo_writer_record r = record(i, 6);
+		put(w, &r);
+	}
+	usleep(1100000);
+	for (unsigned i = 3; i < 5; i++) {
+		struct rdo_writer_record r = record(i, 6);
+		put(w, &r);
+	}
+	rdo_writer_destroy(&w);
+	char path[128];
+	path_of(path, sizeof(path), 6, 0);
+	check_file(path, 0, 3, 6);
+	path_of(path, sizeof(path), 6, 1);
+	check_file(path, 3, 2, 6);
+}
+
 Test(writer, an_existing_file_is_never_overwritten)
 {
 	struct rdo_writer_opts o = opts();
@@ -343,6 +365,14 @@ Test(writer, disk_full_closes_the_file_cleanly_and_refuses_records)
 	if (!small_fs(full, 8))
 		cr_skip_test(
 		    "a disk-full test needs a small file system: run as root to mount one");
+	/* 2 MiB that an operator can free later. */
+	char filler[256];
+	snprintf(filler, sizeof(filler), "%s/filler", full);
+	FILE *f = fopen(filler, "w");
+	cr_assert_not_null(f);
+	for (unsigned i = 0; i < 32; i++)
+		cr_assert_eq(fwrite(mem, 1, SP_SIZE, f), SP_SIZE);
+	fclose(f);
 	struct rdo_writer_opts o = opts();
 	rdo_strlcpy(o.directory, full, sizeof(o.directory));
 	struct rdo_writer *w = make(&o);
@@ -369,7 +399,18 @@ Test(writer, disk_full_closes_the_file_cleanly_and_refuses_records)
 	char path[256];
 	snprintf(path, sizeof(path), "%s/run000002_sim0_0000.rdo", full);
 	check_file(path, 0, taken, 2);
+	uint64_t errors = st.errors;
+
+	/* Space comes back: within a second the writer takes records again, in a new file. */
+	unlink(filler);
+	usleep(1100000);
+	cr_assert_eq(rdo_writer_put(w, &r), 0, "writing again once space is back");
+	rdo_writer_stats(w, &st);
+	cr_assert_eq(st.state, RDO_WRITER_WRITING);
+	cr_assert_leq(st.errors, errors + 1, "a full disk is said once, not once a retry");
 	rdo_writer_destroy(&w);
+	snprintf(path, sizeof(path), "%s/run000002_sim0_0001.rdo", full);
+	check_file(path, taken, 1, 2);
 	umount(full);
 }
 
