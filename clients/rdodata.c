@@ -36,6 +36,7 @@ struct rdo_data {
 	uint64_t last_send_ns;
 	uint64_t last_recv_ns;
 	bool refused;
+	bool run_ends; /* the consumer asked for RDO_DATA_RUN_END */
 	struct rdo_data_stats st;
 	char endpoint[RDO_ENDPOINT_MAX];
 	char error[512];
@@ -129,6 +130,7 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
 	}
 	d->mode = o->mode;
 	d->credits = o->credits;
+	d->run_ends = o->run_ends;
 	d->silence_ns = (uint64_t)(o->silence_ms ? o->silence_ms : 5000) * 1000000u;
 	rdo_strlcpy(d->endpoint, ep, sizeof(d->endpoint));
 	d->slots = calloc(d->credits, sizeof(*d->slots));
@@ -194,6 +196,7 @@ void rdo_data_close(struct rdo_data **pd)
 		/* Give the bye a moment to leave; a gone server must not hold us up long. */
 		int linger = BYE_LINGER_MS;
 		zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof(linger));
+		keep_alive(d, rdo_now_ns()); /* the credits owed go first */
 		send_request(d, &req);
 	}
 	if (d->sock)
@@ -218,8 +221,11 @@ static int malformed(struct rdo_data *d, const char *fmt, ...)
 	return -EPROTO;
 }
 
-/* A one-frame lossless message: a notice. -EAGAIN when the caller should go on waiting. */
-static int take_notice(struct rdo_data *d, zmq_msg_t *frame)
+/*
+ * A one-frame lossless message: a notice. -EAGAIN when the caller should go
+ * on waiting; RDO_DATA_RUN_END with `*v` filled.
+ */
+static int take_notice(struct rdo_data *d, zmq_msg_t *frame, struct rdo_data_view *v)
 {
 	Rdo__StreamNotice *n =
 	    rdo__stream_notice__unpack(NULL, zmq_msg_size(frame), zmq_msg_data(frame));
@@ -235,6 +241,15 @@ static int take_notice(struct rdo_data *d, zmq_msg_t *frame)
 		d->st.welcomed = true;
 		rdo_strlcpy(d->st.card, n->card, sizeof(d->st.card));
 		d->st.superpage_size = n->superpage_size;
+		break;
+	case RDO__NOTICE_KIND__NOTICE_RUN_END:
+		d->st.run_ends++;
+		if (d->run_ends) {
+			memset(v, 0, sizeof(*v));
+			rdo_strlcpy(v->card, d->st.card, sizeof(v->card));
+			v->handle = UINT32_MAX;
+			rc = RDO_DATA_RUN_END;
+		}
 		break;
 	case RDO__NOTICE_KIND__NOTICE_END:
 		d->st.ended = true;
@@ -345,7 +360,7 @@ static int receive(struct rdo_data *d, struct rdo_data_view *v)
 	} else if (d->mode == RDO_DATA_LOSSLESS && frames == 2) {
 		rc = take_superpage(d, NULL, &f[0], &f[1], v);
 	} else if (d->mode == RDO_DATA_LOSSLESS && frames == 1) {
-		rc = take_notice(d, &f[0]);
+		rc = take_notice(d, &f[0], v);
 	} else {
 		rc = malformed(d, "a message of %zu frames; the %s stream sends %s", frames,
 			       rdo_data_mode_name(d->mode),
@@ -369,17 +384,8 @@ int rdo_data_wait(struct rdo_data *d, struct rdo_data_view *v, int timeout_ms)
 			return rc;
 		uint64_t now = rdo_now_ns();
 		keep_alive(d, now); /* also for a consumer that holds every credit */
-		if (d->st.held == d->credits)
+		if (d->st.held + d->st.uncredited == d->credits)
 			return -ENOBUFS;
-		if (d->mode == RDO_DATA_LOSSLESS && d->st.welcomed &&
-		    now - d->last_recv_ns >= d->silence_ns) {
-			d->st.silent = true;
-			snprintf(d->error, sizeof(d->error),
-				 "%s: nothing from the server for %.1f s (it pings every second): "
-				 "it stopped or the network is down",
-				 d->endpoint, (double)(now - d->last_recv_ns) / 1e9);
-			return -EPIPE;
-		}
 		uint64_t elapsed_ms = (now - start) / 1000000u;
 		long slice = -1;
 		if (timeout_ms >= 0)
@@ -398,12 +404,24 @@ int rdo_data_wait(struct rdo_data *d, struct rdo_data_view *v, int timeout_ms)
 				return rc;
 			continue;
 		}
-		if (timeout_ms >= 0 && rdo_now_ns() - start >= (uint64_t)timeout_ms * 1000000u)
+		/* Only an empty socket is silence: a consumer busy elsewhere left it unread. */
+		now = rdo_now_ns();
+		if (d->mode == RDO_DATA_LOSSLESS && d->st.welcomed &&
+		    now - d->last_recv_ns >= d->silence_ns) {
+			d->st.silent = true;
+			snprintf(d->error, sizeof(d->error),
+				 "%s: nothing from the server for %.1f s (it pings every second): "
+				 "it stopped or the network is down",
+				 d->endpoint, (double)(now - d->last_recv_ns) / 1e9);
+			return -EPIPE;
+		}
+		if (timeout_ms >= 0 && now - start >= (uint64_t)timeout_ms * 1000000u)
 			return -ETIMEDOUT;
 	}
 }
 
-int rdo_data_ack(struct rdo_data *d, struct rdo_data_view *v)
+/* Free a held view's message: 0, or -EINVAL when `v` is not one. */
+static int free_view(struct rdo_data *d, struct rdo_data_view *v)
 {
 	unsigned i = v->handle & 0xffff;
 	if (i >= d->credits || !d->slots[i].used || d->slots[i].gen != v->handle >> 16)
@@ -413,11 +431,37 @@ int rdo_data_ack(struct rdo_data *d, struct rdo_data_view *v)
 	d->st.held--;
 	memset(v, 0, sizeof(*v));
 	v->handle = UINT32_MAX;
-	if (d->mode == RDO_DATA_LOSSLESS) {
+	return 0;
+}
+
+int rdo_data_ack(struct rdo_data *d, struct rdo_data_view *v)
+{
+	int rc = free_view(d, v);
+	if (rc == 0 && d->mode == RDO_DATA_LOSSLESS) {
 		d->owed++;
 		keep_alive(d, rdo_now_ns());
 	}
-	return 0;
+	return rc;
+}
+
+int rdo_data_release(struct rdo_data *d, struct rdo_data_view *v)
+{
+	if (d->mode != RDO_DATA_LOSSLESS)
+		return rdo_data_ack(d, v);
+	int rc = free_view(d, v);
+	if (rc == 0)
+		d->st.uncredited++;
+	return rc;
+}
+
+int rdo_data_credit(struct rdo_data *d, unsigned n)
+{
+	if (n > d->st.uncredited)
+		return -EINVAL;
+	d->st.uncredited -= n;
+	d->owed += n;
+	keep_alive(d, rdo_now_ns());
+	return stopped(d);
 }
 
 void rdo_data_stats(const struct rdo_data *d, struct rdo_data_stats *s)

@@ -28,6 +28,13 @@
  * It stays valid until rdo_data_ack() or rdo_data_close(). Up to `credits`
  * views may be held at once and acked in any order.
  *
+ * A consumer that copies superpages out and keeps them safe later (a disk
+ * writer) releases each view once copied, with rdo_data_release(), and
+ * returns its credit with rdo_data_credit() once the copy is safe. The server
+ * counts every superpage it sent and did not get a credit back for as
+ * dropped when the consumer leaves or dies, so nothing such a consumer loses
+ * goes uncounted.
+ *
  * Thread-safety: a handle belongs to one thread at a time (it owns a ZeroMQ
  * socket). In lossless mode that thread must call wait or ack at least once a
  * second, or the server detaches the consumer after its timeout (5 s).
@@ -43,6 +50,7 @@
 #define RDO_DATA_LOSSLESS_ENDPOINT "tcp://127.0.0.1:5572"
 #define RDO_DATA_CARD_MAX	   64
 #define RDO_DATA_MAX_CREDITS	   4096
+#define RDO_DATA_RUN_END	   1 /* rdo_data_wait(): the run stopped */
 
 /* SuperpageHeader.flags, as the card reports them. */
 #define RDO_SP_PARTIAL	     1u /* flushed before it was full (stop, link down) */
@@ -61,6 +69,7 @@ struct rdo_data_opts {
 				    flight; live: also the receive high-water mark. Default 8 */
 	const char *name; /* lossless: shown in the server log (63 characters); default "rdodata" */
 	unsigned silence_ms; /* lossless: a server silent this long has gone; default 5000 */
+	bool run_ends;	     /* lossless: wait returns RDO_DATA_RUN_END when a run stops */
 };
 
 void rdo_data_opts_init(struct rdo_data_opts *o);
@@ -84,12 +93,14 @@ struct rdo_data_view {
 struct rdo_data_stats {
 	uint64_t superpages; /* views handed out by wait */
 	uint64_t bytes;
-	uint64_t malformed; /* messages skipped: wrong frame count, bad header, size mismatch */
-	uint64_t pings;	    /* lossless: the server's keep-alives */
-	unsigned held;	    /* views not yet acked */
-	bool welcomed;	    /* lossless: the server accepted the hello */
-	bool ended;	    /* lossless: the server sent END */
-	bool silent;	    /* lossless: the server was silent for silence_ms */
+	uint64_t malformed;  /* messages skipped: wrong frame count, bad header, size mismatch */
+	uint64_t pings;	     /* lossless: the server's keep-alives */
+	uint64_t run_ends;   /* lossless: runs the server said stopped */
+	unsigned held;	     /* views not yet acked or released */
+	unsigned uncredited; /* views released and not yet credited */
+	bool welcomed;	     /* lossless: the server accepted the hello */
+	bool ended;	     /* lossless: the server sent END */
+	bool silent;	     /* lossless: the server was silent for silence_ms */
 	char card[RDO_DATA_CARD_MAX]; /* lossless: from the welcome */
 	uint64_t superpage_size;      /* lossless: from the welcome */
 };
@@ -105,13 +116,17 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
  * Wait up to `timeout_ms` (-1: no limit, 0: do not block) for the next
  * superpage. Returns
  *   0              `*v` filled; hold it until rdo_data_ack()
+ *   RDO_DATA_RUN_END lossless with opts.run_ends: the run stopped, and every
+ *                  superpage of it came before; `v->card` is set, nothing
+ *                  to ack
  *   -ETIMEDOUT     nothing came in time
  *   -EPROTO        a malformed message came: counted and dropped; the next
  *                  call goes on with the one after (rdo_data_error() says what)
  *   -EPIPE         lossless: the server sent END or was silent for silence_ms;
  *                  every later call returns it too
  *   -ECONNREFUSED  lossless: the server refused the hello (rdo_data_error())
- *   -ENOBUFS       `credits` views are held: ack one first
+ *   -ENOBUFS       `credits` views are held or uncredited: ack or credit one
+ *                  first
  *   -EINTR         a signal interrupted the wait
  *   another -errno from ZeroMQ.
  */
@@ -124,7 +139,28 @@ int rdo_data_wait(struct rdo_data *d, struct rdo_data_view *v, int timeout_ms);
  */
 int rdo_data_ack(struct rdo_data *d, struct rdo_data_view *v);
 
-/* Release every held view, say bye (lossless) and disconnect. Accepts NULL. */
+/*
+ * Lossless: free a view's data but keep its credit, so the server still
+ * counts the superpage as in flight to this consumer until rdo_data_credit().
+ * 0, or -EINVAL as ack. In live mode the same as ack.
+ */
+int rdo_data_release(struct rdo_data *d, struct rdo_data_view *v);
+
+/*
+ * Lossless: return `n` credits of released views (at most those released):
+ * that many more superpages may come. With n = 0 it only keeps the
+ * connection alive; call it at least once a second while not calling wait
+ * (the consumer's own buffers are full). Returns 0, -EINVAL when `n` is more
+ * than the released views, or what wait returns once the stream is over
+ * (-EPIPE, -ECONNREFUSED).
+ */
+int rdo_data_credit(struct rdo_data *d, unsigned n);
+
+/*
+ * Release every held view, return the credits owed, say bye (lossless) and
+ * disconnect. Views released and not credited count as dropped at the
+ * server. Accepts NULL.
+ */
 void rdo_data_close(struct rdo_data **d);
 
 void rdo_data_stats(const struct rdo_data *d, struct rdo_data_stats *s);

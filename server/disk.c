@@ -12,11 +12,6 @@
 #include "pool.h"
 #include "sink.h"
 
-/* In the queue, after a run's last superpage: end the file. */
-#define END_OF_RUN UINT32_MAX
-/* Room in the queue for end-of-run marks besides the whole pool. */
-#define MARKS 64
-
 struct disk {
 	struct rdo_sink base;
 	struct rdo_pool *pool;
@@ -51,7 +46,7 @@ static void disk_run_end(struct rdo_sink *s, uint64_t run)
 {
 	(void)run; /* the records carry it */
 	struct disk *k = to_disk(s);
-	if (!rdo_squeue_push(&k->q, END_OF_RUN))
+	if (!rdo_squeue_push(&k->q, RDO_SQUEUE_RUN_END))
 		rdo_warn("writer: its queue is full; the file of this run stays open until the "
 			 "next run or a rotation");
 }
@@ -98,7 +93,7 @@ static void write_queued(struct disk *k)
 			uint32_t idx;
 			if (!rdo_squeue_pop(&k->q, &idx))
 				return;
-			if (idx == END_OF_RUN) {
+			if (idx == RDO_SQUEUE_RUN_END) {
 				rdo_writer_end_file(k->w);
 				continue;
 			}
@@ -160,17 +155,11 @@ static void disk_destroy(struct rdo_sink *s)
 	pthread_join(k->thread, NULL);
 	write_queued(k);
 	rdo_writer_end_file(k->w);
-	uint64_t lost = 0;
-	uint32_t idx;
+	uint64_t lost = rdo_squeue_release_all(&k->q, k->pool);
 	if (k->pending) {
 		rdo_pool_put(k->pool, k->pending);
 		lost++;
 	}
-	while (rdo_squeue_pop(&k->q, &idx)) /* end-of-run marks are no superpages */
-		if (idx != END_OF_RUN) {
-			rdo_pool_put(k->pool, rdo_pool_at(k->pool, idx));
-			lost++;
-		}
 	if (lost) {
 		atomic_fetch_add_explicit(&k->dropped, lost, memory_order_relaxed); /* a counter */
 		rdo_warn("writer: %llu superpages not written at shutdown (the disk refused them)",
@@ -205,7 +194,7 @@ struct rdo_sink *rdo_disk_create(struct rdo_pool *pool, const struct rdo_writer_
 		rdo_err("writer: %s", err);
 		goto fail;
 	}
-	int rc = rdo_squeue_init(&k->q, rdo_pool_count(pool) + MARKS);
+	int rc = rdo_squeue_init(&k->q, rdo_pool_count(pool) + RDO_SQUEUE_MARKS);
 	if (rc) {
 		rdo_err("writer: cannot create its queue: %s", strerror(-rc));
 		goto fail_writer;

@@ -76,6 +76,16 @@ static bool lossless_offer(struct rdo_sink *s, struct rdo_superpage *sp)
 	return false;
 }
 
+/* The run's last superpage is queued: say so to the consumers once it is sent. */
+static void lossless_run_end(struct rdo_sink *s, uint64_t run)
+{
+	(void)run; /* the superpages carry it */
+	struct lossless *ll = to_lossless(s);
+	if (atomic_load_explicit(&ll->attached, memory_order_relaxed) && /* a level */
+	    !rdo_squeue_push(&ll->q, RDO_SQUEUE_RUN_END))
+		rdo_warn("lossless stream: its queue is full; the consumers miss this run's end");
+}
+
 static void lossless_stats(struct rdo_sink *s, struct rdo_sink_stats *st)
 {
 	struct lossless *ll = to_lossless(s);
@@ -118,20 +128,18 @@ static void set_attached(struct lossless *ll)
 }
 
 /*
- * Forget a consumer. Unless it said bye, what it had not acknowledged may
- * never have reached it (ZeroMQ discards a dead connection's queue): those
- * superpages are counted as dropped.
+ * Forget a consumer. What it had not acknowledged, it did not consume: still
+ * queued in ZeroMQ, held when it died, or received after it decided to leave.
+ * Those superpages are counted as dropped, also after a bye.
  */
-static void detach(struct lossless *ll, unsigned i, const char *why, bool bye)
+static void detach(struct lossless *ll, unsigned i, const char *why)
 {
 	struct consumer *c = &ll->consumer[i];
 	rdo_notice("lossless stream: consumer \"%s\" detached (%s) after %llu superpages, %llu "
 		   "not acknowledged%s",
 		   c->name, why, (unsigned long long)c->sent, (unsigned long long)c->unacked,
-		   bye || !c->unacked ? "" : ": counted as dropped");
-	if (!bye)
-		atomic_fetch_add_explicit(&ll->dropped, c->unacked,
-					  memory_order_relaxed); /* count */
+		   c->unacked ? ": counted as dropped" : "");
+	atomic_fetch_add_explicit(&ll->dropped, c->unacked, memory_order_relaxed); /* count */
 	ll->consumer[i] = ll->consumer[--ll->nconsumers];
 	set_attached(ll);
 }
@@ -218,7 +226,7 @@ static void read_requests(struct lossless *ll, uint64_t now)
 			c->unacked -= r->credit < c->unacked ? r->credit : c->unacked;
 			c->last_seen_ns = now;
 		} else if (r->msg_case == RDO__STREAM_REQUEST__MSG_BYE) {
-			detach(ll, (unsigned)(c - ll->consumer), "said bye", true);
+			detach(ll, (unsigned)(c - ll->consumer), "said bye");
 		} else {
 			c->last_seen_ns = now;
 		}
@@ -245,7 +253,7 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 		if (zmq_send(ll->sock, c->id, c->idlen, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
 			if (errno == EAGAIN)
 				return false;
-			detach(ll, i, "connection gone", false);
+			detach(ll, i, "connection gone");
 			continue;
 		}
 		/* relaxed: the queue's release/acquire orders the DMA thread's drops before this */
@@ -279,24 +287,29 @@ static void release_all(struct lossless *ll)
 	}
 }
 
+/* Send a notice to every consumer; forget those whose connection is gone. */
+static void notice_all(struct lossless *ll, Rdo__NoticeKind kind, const char *message)
+{
+	for (unsigned i = 0; i < ll->nconsumers;) {
+		struct consumer *c = &ll->consumer[i];
+		if (notice(ll, c->id, c->idlen, kind, message) == -EHOSTUNREACH)
+			detach(ll, i, "connection gone");
+		else
+			i++;
+	}
+}
+
 static void housekeeping(struct lossless *ll, uint64_t now)
 {
 	for (unsigned i = 0; i < ll->nconsumers;) {
 		if (now - ll->consumer[i].last_seen_ns > ll->timeout_ns)
-			detach(ll, i, "silent too long", false);
+			detach(ll, i, "silent too long");
 		else
 			i++;
 	}
 	if (now >= ll->next_ping_ns) {
 		ll->next_ping_ns = now + PING_NS;
-		for (unsigned i = 0; i < ll->nconsumers;) {
-			struct consumer *c = &ll->consumer[i];
-			if (notice(ll, c->id, c->idlen, RDO__NOTICE_KIND__NOTICE_PING, "") ==
-			    -EHOSTUNREACH)
-				detach(ll, i, "connection gone", false);
-			else
-				i++;
-		}
+		notice_all(ll, RDO__NOTICE_KIND__NOTICE_PING, "");
 	}
 	if (!ll->nconsumers)
 		release_all(ll);
@@ -314,8 +327,14 @@ static void *lossless_thread(void *arg)
 		housekeeping(ll, now);
 		for (;;) {
 			uint32_t idx;
-			if (!ll->pending && rdo_squeue_pop(&ll->q, &idx))
+			if (!ll->pending && rdo_squeue_pop(&ll->q, &idx)) {
+				if (idx == RDO_SQUEUE_RUN_END) {
+					notice_all(ll, RDO__NOTICE_KIND__NOTICE_RUN_END,
+						   "the run stopped");
+					continue;
+				}
 				ll->pending = rdo_pool_at(ll->pool, idx);
+			}
 			if (!ll->pending || !send_one(ll, ll->pending))
 				break;
 			ll->pending = NULL;
@@ -337,9 +356,7 @@ static void lossless_destroy(struct rdo_sink *s)
 	struct lossless *ll = to_lossless(s);
 	atomic_store_explicit(&ll->quit, true, memory_order_release); /* a flag */
 	pthread_join(ll->thread, NULL);
-	for (unsigned i = 0; i < ll->nconsumers; i++)
-		notice(ll, ll->consumer[i].id, ll->consumer[i].idlen, RDO__NOTICE_KIND__NOTICE_END,
-		       "readoutd is stopping");
+	notice_all(ll, RDO__NOTICE_KIND__NOTICE_END, "readoutd is stopping");
 	ll->nconsumers = 0;
 	set_attached(ll);
 	release_all(ll);
@@ -351,6 +368,7 @@ static void lossless_destroy(struct rdo_sink *s)
 static const struct rdo_sink_ops lossless_ops = {
     .name = "lossless",
     .offer = lossless_offer,
+    .run_end = lossless_run_end,
     .stats = lossless_stats,
     .destroy = lossless_destroy,
 };
@@ -367,7 +385,7 @@ struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_po
 	ll->pool = pool;
 	ll->timeout_ns = (uint64_t)o->timeout_ms * 1000000u;
 	rdo_strlcpy(ll->card, card, sizeof(ll->card));
-	int qrc = rdo_squeue_init(&ll->q, rdo_pool_count(pool) + 1);
+	int qrc = rdo_squeue_init(&ll->q, rdo_pool_count(pool) + RDO_SQUEUE_MARKS);
 	if (qrc) {
 		rdo_err("lossless stream: cannot create its queue: %s (out of file descriptors? "
 			"raise LimitNOFILE)",

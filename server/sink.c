@@ -128,7 +128,10 @@ uint64_t rdo_squeue_release_all(struct rdo_squeue *q, struct rdo_pool *pool)
 {
 	uint32_t idx;
 	uint64_t n = 0;
-	for (; rdo_squeue_pop(q, &idx); n++)
-		rdo_pool_put(pool, rdo_pool_at(pool, idx));
+	while (rdo_squeue_pop(q, &idx))
+		if (idx != RDO_SQUEUE_RUN_END) {
+			rdo_pool_put(pool, rdo_pool_at(pool, idx));
+			n++;
+		}
 	return n;
 }

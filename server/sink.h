@@ -100,7 +100,16 @@ void rdo_squeue_woken(struct rdo_squeue *q);
 int rdo_squeue_fd(const struct rdo_squeue *q);
 size_t rdo_squeue_count(const struct rdo_squeue *q);
 
-/* Pop everything queued and return it to its pool: the number released. */
+/*
+ * A mark a sink with a run_end op pushes into its own queue, after the run's
+ * last superpage: no superpage. A queue that takes marks holds the whole pool
+ * plus RDO_SQUEUE_MARKS of them.
+ */
+#define RDO_SQUEUE_RUN_END UINT32_MAX
+#define RDO_SQUEUE_MARKS   64
+
+/* Pop everything queued and return it to its pool: the number of superpages released (marks
+ * skipped). */
 uint64_t rdo_squeue_release_all(struct rdo_squeue *q, struct rdo_pool *pool);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "page.h"
@@ -199,6 +200,17 @@ static void fake_welcome(struct fake *f)
 		notice(f, RDO__NOTICE_KIND__NOTICE_WELCOME, "");
 }
 
+/* `n` pings 200 ms apart, taking the consumer's requests in between. */
+static void fake_pings(struct fake *f, int n)
+{
+	for (int i = 0; i < n; i++) {
+		notice(f, RDO__NOTICE_KIND__NOTICE_PING, "");
+		uint64_t until = rdo_now_ns() + 200000000ull;
+		while (rdo_now_ns() < until)
+			fake_request(f, 20);
+	}
+}
+
 /* Requests until bye, or `timeout_ms` of quiet. */
 static void fake_until_bye(struct fake *f, int timeout_ms)
 {
@@ -216,6 +228,23 @@ static struct rdo_data *open_data(const struct fake *f, enum rdo_data_mode mode,
 	o.topic = topic;
 	o.credits = credits;
 	o.name = "test";
+	char err[256];
+	struct rdo_data *d = rdo_data_open(&o, err, sizeof(err));
+	cr_assert_not_null(d, "%s", err);
+	return d;
+}
+
+/* A lossless consumer with what the plain open_data() leaves at its defaults. */
+static struct rdo_data *open_lossless(const struct fake *f, unsigned credits, unsigned silence_ms,
+				      bool run_ends)
+{
+	struct rdo_data_opts o;
+	rdo_data_opts_init(&o);
+	o.mode = RDO_DATA_LOSSLESS;
+	o.endpoint = f->router_ep;
+	o.credits = credits;
+	o.silence_ms = silence_ms;
+	o.run_ends = run_ends;
 	char err[256];
 	struct rdo_data *d = rdo_data_open(&o, err, sizeof(err));
 	cr_assert_not_null(d, "%s", err);
@@ -489,6 +518,112 @@ Test(rdodata, lossless_end)
 	fake_stop(&f);
 }
 
+static void *run_end_script(void *arg)
+{
+	struct fake *f = arg;
+	fake_welcome(f);
+	send_superpage(f, 0);
+	notice(f, RDO__NOTICE_KIND__NOTICE_RUN_END, "the run stopped");
+	send_superpage(f, 1);
+	fake_until_bye(f, 3000);
+	return NULL;
+}
+
+/* Asked for, a run's end comes between its last superpage and the next run's first. */
+Test(rdodata, lossless_run_end_in_order)
+{
+	struct fake f;
+	fake_start(&f, run_end_script);
+	struct rdo_data *d = open_lossless(&f, 8, 5000, true);
+	struct rdo_data_view v;
+	cr_assert_eq(rdo_data_wait(d, &v, 3000), 0);
+	cr_assert_eq(v.sequence, 0);
+	cr_assert_eq(rdo_data_ack(d, &v), 0);
+	cr_assert_eq(rdo_data_wait(d, &v, 3000), RDO_DATA_RUN_END);
+	cr_assert_str_eq(v.card, "sim0");
+	cr_assert_eq(rdo_data_ack(d, &v), -EINVAL, "a run end is nothing to ack");
+	cr_assert_eq(rdo_data_wait(d, &v, 3000), 0);
+	cr_assert_eq(v.sequence, 1);
+	rdo_data_ack(d, &v);
+	struct rdo_data_stats st;
+	rdo_data_stats(d, &st);
+	cr_assert_eq(st.run_ends, 1);
+	rdo_data_close(&d);
+	fake_stop(&f);
+}
+
+/* Not asked for, it is counted and skipped: consumers that do not care see superpages only. */
+Test(rdodata, lossless_run_end_skipped_by_default)
+{
+	struct fake f;
+	fake_start(&f, run_end_script);
+	struct rdo_data *d = open_data(&f, RDO_DATA_LOSSLESS, NULL, 8);
+	struct rdo_data_view v;
+	for (uint64_t seq = 0; seq < 2; seq++) {
+		cr_assert_eq(rdo_data_wait(d, &v, 3000), 0);
+		cr_assert_eq(v.sequence, seq);
+		rdo_data_ack(d, &v);
+	}
+	struct rdo_data_stats st;
+	rdo_data_stats(d, &st);
+	cr_assert_eq(st.run_ends, 1);
+	rdo_data_close(&d);
+	fake_stop(&f);
+}
+
+static void *release_script(void *arg)
+{
+	struct fake *f = arg;
+	fake_welcome(f);
+	for (uint64_t seq = 0; seq < 4; seq++)
+		send_superpage(f, seq);
+	fake_pings(f, 8); /* while the consumer is busy elsewhere, past its silence limit */
+	send_superpage(f, 4);
+	fake_until_bye(f, 3000);
+	return NULL;
+}
+
+/*
+ * A consumer that copies out releases views at once and credits them later:
+ * the credits bound what it holds either way, only credited superpages count
+ * as consumed at the server, and time spent away from wait is no silence.
+ */
+Test(rdodata, lossless_release_then_credit)
+{
+	struct fake f;
+	fake_start(&f, release_script);
+	struct rdo_data *d = open_lossless(&f, 4, 500, false);
+	struct rdo_data_view v, extra;
+	for (uint64_t seq = 0; seq < 4; seq++) {
+		cr_assert_eq(rdo_data_wait(d, &v, 3000), 0);
+		cr_assert_eq(v.sequence, seq);
+		cr_assert_eq(rdo_data_release(d, &v), 0);
+		cr_assert_eq(rdo_data_release(d, &v), -EINVAL, "released twice");
+	}
+	struct rdo_data_stats st;
+	rdo_data_stats(d, &st);
+	cr_assert_eq(st.held, 0);
+	cr_assert_eq(st.uncredited, 4);
+	cr_assert_eq(rdo_data_wait(d, &extra, 0), -ENOBUFS, "released is not credited");
+	cr_assert_eq(rdo_data_credit(d, 5), -EINVAL, "more credits than released");
+	/* Busy elsewhere, three times the silence limit, keeping the connection alive. */
+	for (int i = 0; i < 15; i++) {
+		cr_assert_eq(rdo_data_credit(d, 0), 0);
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+	}
+	cr_assert_eq(rdo_data_credit(d, 4), 0);
+	cr_assert_eq(rdo_data_wait(d, &v, 3000), 0, "%s", rdo_data_error(d));
+	cr_assert_eq(v.sequence, 4);
+	cr_assert_eq(rdo_data_release(d, &v), 0);
+	rdo_data_close(&d);
+	fake_stop(&f);
+	cr_assert_eq(f.violations, 0);
+	cr_assert_eq(f.credited, 4, "the last one was released, not credited: not consumed");
+	cr_assert_geq(f.heartbeats, 2, "kept alive while busy");
+	cr_assert(f.bye);
+}
+
 static void *malformed_lossless_script(void *arg)
 {
 	struct fake *f = arg;
@@ -550,12 +685,7 @@ static void *ping_script(void *arg)
 {
 	struct fake *f = arg;
 	fake_welcome(f);
-	for (int i = 0; i < 6; i++) {
-		notice(f, RDO__NOTICE_KIND__NOTICE_PING, "");
-		uint64_t until = rdo_now_ns() + 200000000ull;
-		while (rdo_now_ns() < until)
-			fake_request(f, 20);
-	}
+	fake_pings(f, 6);
 	/* Then silence: the consumer should give up on its own. */
 	fake_until_bye(f, 1500);
 	return NULL;
@@ -565,14 +695,7 @@ Test(rdodata, lossless_heartbeat_and_silence)
 {
 	struct fake f;
 	fake_start(&f, ping_script);
-	struct rdo_data_opts o;
-	rdo_data_opts_init(&o);
-	o.mode = RDO_DATA_LOSSLESS;
-	o.endpoint = f.router_ep;
-	o.silence_ms = 500;
-	char err[256];
-	struct rdo_data *d = rdo_data_open(&o, err, sizeof(err));
-	cr_assert_not_null(d, "%s", err);
+	struct rdo_data *d = open_lossless(&f, 8, 500, false);
 	struct rdo_data_view v;
 	cr_assert_eq(rdo_data_wait(d, &v, 1150), -ETIMEDOUT, "pings are no data");
 	struct rdo_data_stats st;

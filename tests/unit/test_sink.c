@@ -251,7 +251,8 @@ Test(sink, destroy_calls_the_backend_and_clears_the_pointer)
 	cr_assert_eq(c.destroyed, 1, "destroying NULL reached the backend");
 }
 
-/* What a sink still holds at shutdown goes back to the pool, and is counted. */
+/* What a sink still holds at shutdown goes back to the pool, and is counted; run-end marks are not.
+ */
 Test(sink, squeue_release_all_returns_every_superpage)
 {
 	static char mem[4 * 4096] __attribute__((aligned(4096)));
@@ -264,6 +265,7 @@ Test(sink, squeue_release_all_returns_every_superpage)
 		struct rdo_superpage *sp = rdo_pool_get(pool);
 		cr_assert_not_null(sp);
 		cr_assert(rdo_squeue_push(&q, sp->index));
+		cr_assert(rdo_squeue_push(&q, RDO_SQUEUE_RUN_END));
 	}
 	cr_assert_eq(rdo_pool_free(pool), 1);
 	cr_assert_eq(rdo_squeue_release_all(&q, pool), 3);
