@@ -19,3 +19,11 @@ $(BIN)/readout-sub: $(OBJ)/clients/readout-sub.o $(CLIENT_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 BINARIES += $(BIN)/readout-sub
+
+# readout-writer runs the server's writer engine and config reader: it links
+# the server library after the client one.
+$(BIN)/readout-writer: $(OBJ)/clients/readout-writer.o $(CLIENT_LIB) $(SERVER_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+BINARIES += $(BIN)/readout-writer

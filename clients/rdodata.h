@@ -52,11 +52,11 @@
 #define RDO_DATA_MAX_CREDITS	   4096
 #define RDO_DATA_RUN_END	   1 /* rdo_data_wait(): the run stopped */
 
-/* SuperpageHeader.flags, as the card reports them. */
-#define RDO_SP_PARTIAL	     1u /* flushed before it was full (stop, link down) */
-#define RDO_SP_DISCONTINUITY 2u /* the card dropped pages on this link before it */
-#define RDO_SP_HEADER_ONLY   4u /* payload not written: only the first page header */
-#define RDO_SP_LINK_DOWN     8u /* the link went down after this superpage */
+/* SuperpageHeader.flags, as the card reports them (spelt as server/card.h spells them). */
+#define RDO_SP_PARTIAL	     0x1u /* flushed before it was full (stop, link down) */
+#define RDO_SP_DISCONTINUITY 0x2u /* the card dropped pages on this link before it */
+#define RDO_SP_HEADER_ONLY   0x4u /* payload not written: only the first page header */
+#define RDO_SP_LINK_DOWN     0x8u /* the link went down after this superpage */
 
 enum rdo_data_mode { RDO_DATA_LIVE, RDO_DATA_LOSSLESS };
 

@@ -501,6 +501,7 @@ static const struct opt_key lossless_opts[] = {
     {NULL},
 };
 
+/* readout-writer takes this table without its first key: it always writes. */
 static const struct opt_key writer_opts[] = {
     OPT(struct rdo_writer_opts, "enabled", enabled, OPT_BOOL),
     OPT(struct rdo_writer_opts, "directory", directory, OPT_STRING),
@@ -599,6 +600,19 @@ static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 	}
 }
 
+static int get_log_level(struct ydoc *y, const yaml_node_t *v, const char *path, int *out)
+{
+	char level[16];
+	int rc = get_str(y, v, path, level, sizeof(level));
+	if (rc)
+		return rc;
+	*out = rdo_log_level_parse(level);
+	if (*out < 0)
+		return yfail(y, v, "%s: expected err, warning, notice, info or debug, got \"%s\"",
+			     path, level);
+	return 0;
+}
+
 static const char *const top_keys[] = {"card",	 "control",   "dma",	"live", "lossless",
 				       "status", "log_level", "writer", NULL};
 
@@ -606,7 +620,6 @@ static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 {
 	struct rdo_server_opts *o = ctx;
 	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
-	char level[16];
 	int rc;
 	switch (key) {
 	case 0:
@@ -625,15 +638,7 @@ static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 	case 7:
 		return walk_opts(y, v, path, writer_opts, &o->writer, NULL);
 	default:
-		rc = get_str(y, v, path, level, sizeof(level));
-		if (rc)
-			return rc;
-		o->log_level = rdo_log_level_parse(level);
-		if (o->log_level < 0)
-			return yfail(y, v,
-				     "%s: expected err, warning, notice, info or debug, got \"%s\"",
-				     path, level);
-		return 0;
+		return get_log_level(y, v, path, &o->log_level);
 	}
 }
 
@@ -647,6 +652,79 @@ int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size
 	/* The default map sits beside the default config: resolve it the same way. */
 	path_relative_to(o->regmap_file, sizeof(o->regmap_file), file, "regmaps/rdo-sim.yaml");
 	rc = walk_map(&y, yaml_document_get_root_node(&y.doc), "", top_keys, visit_top, o);
+	yaml_document_delete(&y.doc);
+	return rc;
+}
+
+/* readout-writer's config. */
+
+void rdo_remote_writer_opts_init(struct rdo_remote_writer_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	rdo_strlcpy(o->control, RDO_DEFAULT_CONTROL_TCP, sizeof(o->control));
+	rdo_strlcpy(o->lossless, RDO_DEFAULT_LOSSLESS_TCP, sizeof(o->lossless));
+	o->buffers = 64;
+	o->status_s = 10;
+	rdo_writer_opts_init(&o->writer);
+	o->log_level = LOG_INFO;
+}
+
+enum { SOURCE_CONTROL, SOURCE_LOSSLESS };
+
+static const struct opt_key source_opts[] = {
+    [SOURCE_CONTROL] = OPT(struct rdo_remote_writer_opts, "control", control, OPT_STRING),
+    [SOURCE_LOSSLESS] = OPT(struct rdo_remote_writer_opts, "lossless", lossless, OPT_STRING),
+    OPT(struct rdo_remote_writer_opts, "name", name, OPT_STRING),
+    OPT(struct rdo_remote_writer_opts, "buffers", buffers, OPT_UINT, .min = 2,
+	.max = 4096), /* the most credits a lossless consumer may ask for */
+    {NULL},
+};
+
+/* An endpoint to connect to: tcp://HOST:PORT or ipc://PATH. */
+static int check_connect(struct ydoc *y, const yaml_node_t *n, const char *path, const char *ep)
+{
+	if (!n || strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ipc://", 6) == 0)
+		return 0;
+	return yfail(y, n, "%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"", path, ep);
+}
+
+static const char *const remote_writer_keys[] = {"source", "writer", "status_interval_s",
+						 "log_level", NULL};
+
+static int visit_remote_writer(struct ydoc *y, void *ctx, int key, const yaml_node_t *v,
+			       const char *path)
+{
+	struct rdo_remote_writer_opts *o = ctx;
+	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
+	int rc;
+	switch (key) {
+	case 0:
+		rc = walk_opts(y, v, path, source_opts, o, nodes);
+		if (rc == 0)
+			rc = check_connect(y, nodes[SOURCE_CONTROL], "source.control", o->control);
+		if (rc == 0)
+			rc = check_connect(y, nodes[SOURCE_LOSSLESS], "source.lossless",
+					   o->lossless);
+		return rc;
+	case 1:
+		return walk_opts(y, v, path, writer_opts + 1, &o->writer, NULL);
+	case 2:
+		return get_uint(y, v, path, 0, 86400, &o->status_s);
+	default:
+		return get_log_level(y, v, path, &o->log_level);
+	}
+}
+
+int rdo_config_load_remote_writer(const char *file, struct rdo_remote_writer_opts *o, char *err,
+				  size_t errlen)
+{
+	struct ydoc y;
+	int rc = yload(&y, file, err, errlen);
+	if (rc)
+		return rc;
+	rdo_strlcpy(o->config_file, file, sizeof(o->config_file));
+	rc = walk_map(&y, yaml_document_get_root_node(&y.doc), "", remote_writer_keys,
+		      visit_remote_writer, o);
 	yaml_document_delete(&y.doc);
 	return rc;
 }

@@ -54,6 +54,25 @@ void rdo_server_opts_init(struct rdo_server_opts *o);
 /* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */
 int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size_t errlen);
 
+/* What readout-writer's config sets (config/readout-writer.yaml). Plain value. */
+struct rdo_remote_writer_opts {
+	char config_file[PATH_MAX];
+	char control[RDO_ENDPOINT_MAX];	 /* readoutd's control: the card's identity for headers */
+	char lossless[RDO_ENDPOINT_MAX]; /* its lossless stream */
+	char name[64];			 /* shown in readoutd's log; "": readout-writer@HOST */
+	unsigned buffers;  /* superpages received and not yet on disk (the stream's credits) */
+	unsigned status_s; /* a status line this often; 0: none */
+	struct rdo_writer_opts writer;
+	int log_level; /* LOG_* */
+};
+
+/* Defaults: readoutd on this host's loopback, files in the current directory. */
+void rdo_remote_writer_opts_init(struct rdo_remote_writer_opts *o);
+
+/* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */
+int rdo_config_load_remote_writer(const char *file, struct rdo_remote_writer_opts *o, char *err,
+				  size_t errlen);
+
 /* Load a register map file. NULL with "file:line:col: ..." in `err`; caller owns the map. */
 struct rdo_regmap *rdo_config_load_regmap(const char *file, char *err, size_t errlen);
 

@@ -6,6 +6,12 @@
 #include <unistd.h>
 
 static atomic_int log_level = LOG_INFO;
+static char log_name[32] = "readoutd"; /* set before any thread starts */
+
+void rdo_log_set_name(const char *name)
+{
+	snprintf(log_name, sizeof(log_name), "%s", name);
+}
 
 void rdo_log_set_level(int level)
 {
@@ -37,7 +43,7 @@ void rdo_log(int level, const char *fmt, ...)
 	if (level > rdo_log_get_level())
 		return;
 	char line[2048];
-	int n = snprintf(line, sizeof(line), "<%d>readoutd: ", level);
+	int n = snprintf(line, sizeof(line), "<%d>%s: ", level, log_name);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

@@ -11,6 +11,8 @@
 
 /* Lines above `level` (a LOG_* priority) are dropped. Default LOG_INFO. */
 void rdo_log_set_level(int level);
+/* The program name each line starts with (default "readoutd"); call before threads start. */
+void rdo_log_set_name(const char *name);
 int rdo_log_get_level(void);
 
 /* "err", "warning", "notice", "info", "debug" to LOG_*; -1 when unknown. */

@@ -154,11 +154,10 @@ static int probe_direct(const char *dir)
 	return rc;
 }
 
-static int check_opts(const struct rdo_writer_opts *o, const struct rdo_file_header *ident,
-		      char *err, size_t errlen)
+static int check_opts(const struct rdo_writer_opts *o, uint32_t sp, bool sp_known, char *err,
+		      size_t errlen)
 {
-	uint64_t sp = ident->superpage_size;
-	if (sp == 0 || sp % RDO_FILE_ALIGN) {
+	if (sp_known && (sp == 0 || sp % RDO_FILE_ALIGN)) {
 		snprintf(err, errlen,
 			 "superpages of %llu bytes cannot be written in place: the writer needs "
 			 "them a multiple of %u bytes (set dma.superpage_size so)",
@@ -176,9 +175,8 @@ static int check_opts(const struct rdo_writer_opts *o, const struct rdo_file_hea
 			 MAX_DEPTH);
 		return -EINVAL;
 	}
-	uint64_t least =
-	    RDO_FILE_ALIGN + rdo_file_record_len((uint32_t)sp) + rdo_file_footer_len(1);
-	if (o->rotate_bytes < least) {
+	uint64_t least = RDO_FILE_ALIGN + rdo_file_record_len(sp) + rdo_file_footer_len(1);
+	if (sp_known && o->rotate_bytes < least) {
 		snprintf(err, errlen,
 			 "writer.rotate_size: %llu bytes do not hold one superpage's record "
 			 "(%llu with the file's header and footer): raise it",
@@ -245,11 +243,19 @@ static unsigned records_per_write(const struct rdo_writer_opts *o, uint32_t supe
 	return n > MAX_PER_WRITE ? MAX_PER_WRITE : (unsigned)n;
 }
 
+int rdo_writer_check(const struct rdo_writer_opts *o, uint32_t superpage_size, char *err,
+		     size_t errlen)
+{
+	int rc = check_opts(o, superpage_size, superpage_size != 0, err, errlen);
+	return rc ? rc : check_directory(o, err, errlen);
+}
+
 struct rdo_writer *rdo_writer_create(const struct rdo_writer_opts *o,
 				     const struct rdo_file_header *ident, rdo_writer_done_fn done,
 				     void *arg, char *err, size_t errlen)
 {
-	if (check_opts(o, ident, err, errlen) || check_directory(o, err, errlen))
+	if (check_opts(o, ident->superpage_size, true, err, errlen) ||
+	    check_directory(o, err, errlen))
 		return NULL;
 	struct rdo_writer *w = calloc(1, sizeof(*w));
 	if (!w) {

@@ -107,6 +107,15 @@ struct rdo_writer *rdo_writer_create(const struct rdo_writer_opts *o,
 				     void *arg, char *err, size_t errlen);
 
 /*
+ * What rdo_writer_create() checks of `o` and its directory, for a program to
+ * refuse a bad config at start before it knows its source: the superpage
+ * size's checks are left out when `superpage_size` is 0. 0, or -errno with
+ * the reason and its fix in `err`.
+ */
+int rdo_writer_check(const struct rdo_writer_opts *o, uint32_t superpage_size, char *err,
+		     size_t errlen);
+
+/*
  * Take a record: opens, rotates or closes files as the record's run and the
  * limits say, then gathers it into the current write. Returns
  *   0        taken (done() comes later)

@@ -30,6 +30,7 @@
 #include "rdodata.h"
 #include "rdofile.h"
 #include "readout.pb-c.h"
+#include "util.h"
 
 #define PAGE 8192u /* the default DMA page slot: every page is full size */
 
@@ -1011,11 +1012,66 @@ static void wait_writer_idle(const struct rdo_daemon *d, int timeout_ms)
 	cr_assert(jstr_is(st, WRITER, "state", "idle"), "the writer did not finish: %s", st);
 }
 
+/*
+ * The files of run `run` in `dir`, named run{run}_sim0_{seq} from 0 on:
+ * each passes `verify --pages`, and per link (of `links`) the sequences go on
+ * from file to file with none missing. Their record count; `*nfiles` files.
+ */
+static uint64_t verify_run_files(const char *dir, unsigned run, unsigned links, unsigned *nfiles)
+{
+	enum { MAXF = 64 };
+	static char files[MAXF][PATH_MAX];
+	unsigned n = rdo_files(dir, files, MAXF);
+	uint64_t records = 0, next_seq[RDO_FILE_MAX_LINKS] = {0};
+	for (unsigned f = 0; f < n; f++) {
+		char want[64];
+		snprintf(want, sizeof(want), "run%06u_sim0_%04u.rdo", run, f);
+		cr_assert(strstr(files[f], want), "%s is not %s", files[f], want);
+		cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[f]), 0,
+			     "%s: %s%s", files[f], o.out, o.err);
+		struct rdo_file_trailer t = read_trailer(files[f]);
+		records += t.records;
+		for (unsigned i = 0; i < links; i++) {
+			cr_assert_eq(t.link[i].missing, 0u, "%s link %u", files[f], i);
+			if (!t.link[i].records)
+				continue;
+			cr_assert_eq(t.link[i].first_sequence, next_seq[i],
+				     "%s: link %u goes on where the file before ended", files[f],
+				     i);
+			next_seq[i] = t.link[i].last_sequence + 1;
+		}
+	}
+	*nfiles = n;
+	return records;
+}
+
+/* A 24 MiB tmpfs on a new folder named from the mkdtemp template `dir`; skips without root. */
+static void mount_small_disk(char *dir)
+{
+	cr_assert_not_null(mkdtemp(dir));
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=24m") != 0) {
+		int e = errno;
+		rmdir(dir);
+		cr_log_warn("skipped: mounting a 24 MiB tmpfs needs root: %s", strerror(e));
+		cr_skip_test("mounting a 24 MiB tmpfs needs root: %s", strerror(e));
+	}
+}
+
+/* What a full disk keeps: one file, closed, that verifies to its pages. */
+static void the_full_disk_holds_one_good_file(const char *dir)
+{
+	static char files[4][PATH_MAX];
+	cr_assert_eq(rdo_files(dir, files, 4), 1u);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 0, "%s%s", o.out,
+		     o.err);
+	cr_assert_gt(read_trailer(files[0]).records, 10u);
+}
+
 TestSuite(writer, .fini = rdo_harness_cleanup, .timeout = 300);
 
 Test(writer, several_gb_verified_record_by_record_across_rotations)
 {
-	enum { LINKS = 4, MAXF = 64 };
+	enum { LINKS = 4 };
 	uint64_t target = under_tsan() ? 96u << 20 : 2500u << 20;
 	struct rdo_daemon d;
 	const char *const set[] = {"dma.autostart=false", NULL};
@@ -1041,28 +1097,9 @@ Test(writer, several_gb_verified_record_by_record_across_rotations)
 			     "link %u: generated = written + dropped at the card: %s", i, st);
 	}
 
-	static char files[MAXF][PATH_MAX];
-	unsigned n = rdo_files(d.dir, files, MAXF);
+	unsigned n;
+	uint64_t records = verify_run_files(d.dir, 4242, LINKS, &n);
 	cr_assert_geq(n, under_tsan() ? 1u : 4u, "rotated into several files");
-	uint64_t records = 0, next_seq[LINKS] = {0};
-	for (unsigned f = 0; f < n; f++) {
-		char want[64];
-		snprintf(want, sizeof(want), "run004242_sim0_%04u.rdo", f);
-		cr_assert(strstr(files[f], want), "%s is not %s", files[f], want);
-		cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[f]), 0,
-			     "%s: %s%s", files[f], o.out, o.err);
-		struct rdo_file_trailer t = read_trailer(files[f]);
-		records += t.records;
-		for (unsigned i = 0; i < LINKS; i++) {
-			cr_assert_eq(t.link[i].missing, 0u, "%s link %u", files[f], i);
-			if (!t.link[i].records)
-				continue;
-			cr_assert_eq(t.link[i].first_sequence, next_seq[i],
-				     "%s: link %u goes on where the file before ended", files[f],
-				     i);
-			next_seq[i] = t.link[i].last_sequence + 1;
-		}
-	}
 	cr_assert_eq(records, superpages, "the files hold every superpage the writer took");
 	stop(&d);
 }
@@ -1098,13 +1135,7 @@ Test(writer, recover_after_kill_9_keeps_every_complete_record)
 Test(writer, disk_full_closes_the_file_and_the_card_drops)
 {
 	char full[] = "/tmp/readoutd-full.XXXXXX";
-	cr_assert_not_null(mkdtemp(full));
-	if (mount("tmpfs", full, "tmpfs", 0, "size=24m") != 0) {
-		int e = errno;
-		rmdir(full);
-		cr_log_warn("skipped: mounting a 24 MiB tmpfs needs root: %s", strerror(e));
-		cr_skip_test("mounting a 24 MiB tmpfs needs root: %s", strerror(e));
-	}
+	mount_small_disk(full);
 	char config[1024];
 	snprintf(config, sizeof(config),
 		 CARD(2, "50MB/s") "dma: { superpage_size: 256KiB, superpages: 16 }\n"
@@ -1128,11 +1159,7 @@ Test(writer, disk_full_closes_the_file_and_the_card_drops)
 	cr_assert_gt(wait_num(&d, NULL, "pages_dropped", dropped + 100, 10000), dropped, "%s", st);
 	cr_assert_eq(ctl(&d, "reg read dma.status.running"), 0, "%s", o.err);
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
-	static char files[4][PATH_MAX];
-	cr_assert_eq(rdo_files(full, files, 4), 1u);
-	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 0, "%s%s", o.out,
-		     o.err);
-	cr_assert_gt(read_trailer(files[0]).records, 10u);
+	the_full_disk_holds_one_good_file(full);
 	stop(&d);
 	umount(full);
 	rmdir(full);
@@ -1179,4 +1206,267 @@ Test(writer, a_missing_directory_stops_the_start_with_the_fix)
 		  "%s", log);
 	free(log);
 	rdo_daemon_cleanup(&d);
+}
+
+/*
+ * readout-writer: the same files from another process, over the lossless
+ * stream. The daemon has no writer of its own here; what readout-writer
+ * wrote is checked against what readoutd sent, and what it lost by dying
+ * against what readoutd counted as dropped.
+ */
+TestSuite(remote_writer, .fini = rdo_harness_cleanup, .timeout = 300);
+
+/* readout-writer with a config file in the daemon's folder; files go to DIR/files. */
+static void spawn_writer(struct rdo_proc *p, const struct rdo_daemon *d, const char *writer_keys,
+			 const char *args)
+{
+	char cfg[PATH_MAX], files[PATH_MAX];
+	snprintf(cfg, sizeof(cfg), "%s/readout-writer.yaml", d->dir);
+	snprintf(files, sizeof(files), "%s/files", d->dir);
+	mkdir(files, 0755);
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f, "%s", cfg);
+	fprintf(f,
+		"source:\n  control: %s\n  lossless: %s\n  name: test-writer\n  buffers: 32\n"
+		"writer: { directory: %s%s%s }\nstatus_interval_s: 1\n",
+		d->tcp, d->lossless_tcp, files, writer_keys[0] ? ", " : "", writer_keys);
+	fclose(f);
+	cr_assert_eq(rdo_spawn(p, "exec readout-writer -c %s --json %s", cfg, args), 0);
+	cr_assert_eq(wait_num(d, LOSSLESS, "consumers", 1, 10000), 1,
+		     "readout-writer did not attach: %s", st);
+}
+
+/* SIGTERM, then its JSON summary in `o.out`; returns its exit status. */
+static int stop_writer(struct rdo_proc *p)
+{
+	rdo_proc_signal(p, SIGTERM);
+	int rc = rdo_proc_wait(p, &o, 30000);
+	cr_assert_neq(rc, -1, "readout-writer did not stop: %s", o.err);
+	return rc;
+}
+
+Test(remote_writer, a_run_over_tcp_verified_record_by_record)
+{
+	enum { LINKS = 4 };
+	uint64_t target = under_tsan() ? 64u << 20 : 1500u << 20;
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d, CARD(4, "600MB/s") "dma: { superpage_size: 1MiB, superpages: 128 }\n", set);
+	struct rdo_proc w;
+	spawn_writer(&w, &d, "rotate_size: 400MiB", "");
+	cr_assert_eq(ctl(&d, "start --run 77"), 0, "%s", o.err);
+	uint64_t sent = wait_num(&d, LOSSLESS, "bytes", target, 120000);
+	cr_assert_geq(sent, target, "the stream is stuck: %s", st);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	uint64_t deadline = now_ms() + 20000;
+	while (jnum(status(&d), LOSSLESS, "queued") && now_ms() < deadline)
+		sleep_ms(50);
+	sleep_ms(500); /* the run's end reaches readout-writer after its last superpage */
+	cr_assert_eq(stop_writer(&w), 0, "%s", o.err);
+	static char j[sizeof(o.out)]; /* its summary: `o` is reused by what follows */
+	snprintf(j, sizeof(j), "%s", o.out);
+	status(&d);
+	uint64_t superpages = jnum(st, LOSSLESS, "superpages");
+	cr_assert_eq(jnum(st, NULL, "superpages"), superpages,
+		     "every superpage read out went to readout-writer: %s", st);
+	cr_assert_eq(jnum(st, LOSSLESS, "dropped"), 0, "%s", st);
+	cr_assert_eq(jnum(j, NULL, "superpages"), superpages, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "records"), superpages, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "lost"), 0, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "errors"), 0, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "run_ends"), 1, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "sessions"), 1, "%s", j);
+	for (unsigned i = 0; i < LINKS; i++) {
+		const char *l = link_scope(i);
+		cr_assert_eq(jnum(st, l, "pages"),
+			     jnum(st, l, "bytes") / PAGE + jnum(st, l, "pages_dropped"),
+			     "link %u: generated = written + dropped at the card: %s", i, st);
+	}
+
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/files", d.dir);
+	unsigned n;
+	uint64_t records = verify_run_files(dir, 77, LINKS, &n);
+	cr_assert_geq(n, under_tsan() ? 1u : 3u, "rotated into several files");
+	cr_assert_eq(jnum(j, NULL, "files"), n, "every file closed with its footer: %s", j);
+	cr_assert_eq(records, superpages, "the files hold every superpage readoutd sent");
+	char first[PATH_MAX + 32];
+	snprintf(first, sizeof(first), "%s/run000077_sim0_0000.rdo", dir);
+	cr_assert_eq(rdo_run(&o, "readoutctl file info --json %s", first), 0, "%s", o.err);
+	cr_assert(jstr_is(o.out, NULL, "card", "sim0"), "%s", o.out);
+	cr_assert(strstr(jfind(o.out, NULL, "writer"), "readout-writer"), "%s", o.out);
+	char want_sha[80];
+	cr_assert_eq(rdo_run(&o, "sha256sum %s/config/regmaps/rdo-sim.yaml", rdo_source_dir()), 0);
+	snprintf(want_sha, sizeof(want_sha), "%.64s", o.out);
+	cr_assert_eq(rdo_run(&o, "readoutctl file info --json %s", first), 0, "%s", o.err);
+	cr_assert(jstr_is(o.out, NULL, "map_sha256", want_sha),
+		  "the map's digest, from readoutd's info: %s", o.out);
+	stop(&d);
+}
+
+/*
+ * kill -9 of readout-writer mid-file: recover keeps every complete record,
+ * and whatever it had received and not written is counted as dropped at
+ * readoutd: records in the file + dropped cover every superpage sent.
+ */
+Test(remote_writer, kill_9_then_recover_and_the_loss_is_counted)
+{
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d, CARD(2, "100MB/s") "dma: { superpage_size: 256KiB, superpages: 64 }\n", set);
+	struct rdo_proc w;
+	spawn_writer(&w, &d, "", "");
+	cr_assert_eq(ctl(&d, "start --run 8"), 0, "%s", o.err);
+	cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", 150, 30000), 150, "%s", st);
+	rdo_proc_signal(&w, SIGKILL);
+	rdo_proc_wait(&w, &o, 10000);
+	uint64_t deadline = now_ms() + 15000;
+	while (jnum(status(&d), LOSSLESS, "consumers") && now_ms() < deadline)
+		sleep_ms(100);
+	cr_assert_eq(jnum(st, LOSSLESS, "consumers"), 0, "readoutd did not notice: %s", st);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	status(&d);
+	uint64_t sent = jnum(st, LOSSLESS, "superpages"), dropped = jnum(st, LOSSLESS, "dropped");
+
+	static char files[4][PATH_MAX];
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/files", d.dir);
+	cr_assert_eq(rdo_files(dir, files, 4), 1u);
+	cr_assert_neq(rdo_run(&o, "readoutctl file verify %s", files[0]), 0,
+		      "a file without its footer does not pass: %s", o.out);
+	cr_assert_eq(rdo_run(&o, "readoutctl file recover %s", files[0]), 0, "%s%s", o.out, o.err);
+	cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[0]), 0, "%s%s", o.out,
+		     o.err);
+	struct rdo_file_trailer t = read_trailer(files[0]);
+	cr_assert(t.flags & RDO_TRAILER_RECOVERED);
+	cr_assert_gt(t.records, 0u);
+	cr_assert_leq(t.records, sent, "more records than superpages sent");
+	cr_assert_geq(t.records + dropped, sent,
+		      "%" PRIu64 " sent, %" PRIu64 " in the file, %" PRIu64
+		      " counted as dropped: some went missing uncounted",
+		      sent, (uint64_t)t.records, dropped);
+	stop(&d);
+}
+
+/*
+ * readout-writer started before readoutd waits for it, attaches when it
+ * comes, closes its file at each run's end, and attaches again when
+ * readoutd restarts.
+ */
+Test(remote_writer, waits_for_readoutd_and_attaches_again_after_a_restart)
+{
+	char base[] = "/tmp/rdo-rw.XXXXXX";
+	cr_assert_not_null(mkdtemp(base));
+	char config[2048];
+	snprintf(config, sizeof(config),
+		 CARD(2, "40MB/s") "dma: { superpage_size: 256KiB, superpages: 32 }\n"
+				   "control: { bind: [ ipc://%s/ctl, tcp://127.0.0.1:* ] }\n"
+				   "lossless: { bind: [ ipc://%s/ll, tcp://127.0.0.1:* ] }\n",
+		 base, base);
+	const char *const set[] = {"dma.autostart=false", NULL};
+	struct rdo_proc w;
+	cr_assert_eq(rdo_spawn(&w,
+			       "exec readout-writer --control ipc://%s/ctl -e ipc://%s/ll -d %s "
+			       "--buffers 16 --json",
+			       base, base, base),
+		     0);
+	sleep_ms(1500);
+	for (int run = 1; run <= 2; run++) {
+		struct rdo_daemon d;
+		start(&d, config, set);
+		cr_assert_eq(wait_num(&d, LOSSLESS, "consumers", 1, 10000), 1,
+			     "readout-writer did not attach: %s", st);
+		cr_assert_eq(ctl(&d, "start --run %d", run), 0, "%s", o.err);
+		cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", 40, 10000), 40, "%s", st);
+		cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+		sleep_ms(500);
+		cr_assert_eq(jnum(status(&d), LOSSLESS, "dropped"), 0, "%s", st);
+		stop(&d);
+	}
+	cr_assert_eq(stop_writer(&w), 0, "%s", o.err);
+	const char *j = o.out;
+	cr_assert_eq(jnum(j, NULL, "sessions"), 2, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "run_ends"), 2, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "files"), 2, "%s", j);
+	cr_assert_eq(jnum(j, NULL, "lost"), 0, "%s", j);
+	cr_assert(strstr(o.err, "waiting for readoutd"), "%s", o.err);
+	cr_assert(strstr(o.err, "readoutd is stopping"), "%s", o.err);
+	static char files[4][PATH_MAX];
+	cr_assert_eq(rdo_files(base, files, 4), 2u);
+	for (int f = 0; f < 2; f++) {
+		char want[64];
+		snprintf(want, sizeof(want), "run%06d_sim0_0000.rdo", f + 1);
+		cr_assert(strstr(files[f], want), "%s is not %s", files[f], want);
+		cr_assert_eq(rdo_run(&o, "readoutctl file verify --pages %s", files[f]), 0, "%s%s",
+			     o.out, o.err);
+	}
+	rdo_run(&o, "rm -rf %s", base);
+}
+
+/*
+ * A full disk holds readout-writer's buffers: it stops taking superpages,
+ * readoutd's pool fills and its card drops, counted there, while the closed
+ * file stays verifiable. What it still held at the stop is reported lost.
+ */
+Test(remote_writer, disk_full_makes_the_card_drop_and_the_file_stays_good)
+{
+	char full[] = "/tmp/readout-writer-full.XXXXXX";
+	mount_small_disk(full);
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d, CARD(2, "50MB/s") "dma: { superpage_size: 256KiB, superpages: 16 }\n", set);
+	struct rdo_proc w;
+	cr_assert_eq(rdo_spawn(&w,
+			       "exec readout-writer --control %s -e %s -d %s --buffers 8 --json",
+			       d.tcp, d.lossless_tcp, full),
+		     0);
+	cr_assert_eq(wait_num(&d, LOSSLESS, "consumers", 1, 10000), 1, "not attached: %s", st);
+	cr_assert_eq(ctl(&d, "start --run 9"), 0, "%s", o.err);
+	cr_assert_gt(wait_num(&d, NULL, "pages_dropped", 100, 30000), 99,
+		     "the card does not drop: %s", st);
+	cr_assert_eq(ctl(&d, "reg read dma.status.running"), 0, "readoutd stopped serving: %s",
+		     o.err);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	int rc = stop_writer(&w);
+	cr_assert_eq(rc, 1, "exit %d: lost superpages must show: %s", rc, o.err);
+	cr_assert(strstr(o.err, "disk full"), "the log says so: %s", o.err);
+	cr_assert_geq(jnum(o.out, NULL, "lost"), 1, "%s", o.out);
+	cr_assert_eq(jnum(o.out, NULL, "files"), 1, "the full file was closed: %s", o.out);
+	cr_assert_geq(wait_num(&d, LOSSLESS, "dropped", 1, 5000), 1,
+		      "what readout-writer held is counted at readoutd too: %s", st);
+	the_full_disk_holds_one_good_file(full);
+	stop(&d);
+	umount(full);
+	rmdir(full);
+}
+
+/* A bad config or directory stops readout-writer at once, saying where and how to fix it. */
+Test(remote_writer, bad_config_and_directory_refused_at_start)
+{
+	char dir[] = "/tmp/rdo-rwcfg.XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char cfg[PATH_MAX];
+	snprintf(cfg, sizeof(cfg), "%s/w.yaml", dir);
+	const struct {
+		const char *text, *want;
+	} cases[] = {
+	    {"source: { buffers: 1 }\n", "w.yaml:1:20: source.buffers: 1 is too small"},
+	    {"source: { lossless: localhost:5572 }\n", "expected tcp://HOST:PORT or ipc://PATH"},
+	    {"writer: { enabled: true }\n", "writer.enabled: unknown key"},
+	    {"writer: { name: run.rdo }\n", "has no {seq}"},
+	    {"sink: {}\n", "unknown key (expected one of: source, writer"},
+	};
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(cases); i++) {
+		FILE *f = fopen(cfg, "w");
+		fputs(cases[i].text, f);
+		fclose(f);
+		int rc = rdo_run(&o, "readout-writer -c %s -d %s", cfg, dir);
+		cr_assert_neq(rc, 0, "%s accepted", cases[i].text);
+		cr_assert(strstr(o.err, cases[i].want), "%s: %s", cases[i].text, o.err);
+	}
+	cr_assert_eq(rdo_run(&o, "readout-writer -d %s/missing", dir), 3);
+	cr_assert(strstr(o.err, "create it"), "%s", o.err);
+	cr_assert_eq(rdo_run(&o, "readout-writer --buffers 0"), 2);
+	cr_assert(strstr(o.err, "--buffers"), "%s", o.err);
+	rdo_run(&o, "rm -rf %s", dir);
 }

@@ -988,3 +988,72 @@ Test(config, regmap_bank_array_errors)
 	for (size_t i = 0; i < RDO_ARRAY_SIZE(bad); i++)
 		expect_regmap_error(bad[i].yaml, bad[i].line, bad[i].col, bad[i].needle);
 }
+
+/* readout-writer's config. */
+#define WRITER_CONFIG_FILE RDO_SOURCE_DIR "/config/readout-writer.yaml"
+
+/* The shipped example is the defaults, but for the directory it names. */
+Test(config, shipped_remote_writer_config_is_the_defaults)
+{
+	struct rdo_remote_writer_opts d, o;
+	rdo_remote_writer_opts_init(&d);
+	rdo_remote_writer_opts_init(&o);
+	char err[512] = "";
+	cr_assert_eq(rdo_config_load_remote_writer(WRITER_CONFIG_FILE, &o, err, sizeof(err)), 0,
+		     "%s", err);
+	cr_assert_str_eq(o.config_file, WRITER_CONFIG_FILE);
+	cr_assert_str_eq(o.writer.directory, "/tmp");
+	memcpy(o.writer.directory, d.writer.directory, sizeof(o.writer.directory));
+	memcpy(o.config_file, d.config_file, sizeof(o.config_file));
+	cr_assert_eq(memcmp(&o, &d, sizeof(o)), 0, "a value differs from its default");
+}
+
+Test(config, load_remote_writer_config)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp("source:\n  control: ipc:///run/readoutd/ctl\n  lossless: tcp://node7:5572\n"
+		   "  name: disk-server-3\n  buffers: 256\n"
+		   "writer: { directory: /data, rotate_size: 1GiB, depth: 16 }\n"
+		   "status_interval_s: 0\nlog_level: debug\n",
+		   path);
+	struct rdo_remote_writer_opts o;
+	rdo_remote_writer_opts_init(&o);
+	int rc = rdo_config_load_remote_writer(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_str_eq(o.control, "ipc:///run/readoutd/ctl");
+	cr_assert_str_eq(o.lossless, "tcp://node7:5572");
+	cr_assert_str_eq(o.name, "disk-server-3");
+	cr_assert_eq(o.buffers, 256);
+	cr_assert_str_eq(o.writer.directory, "/data");
+	cr_assert_eq(o.writer.rotate_bytes, 1ull << 30);
+	cr_assert_eq(o.writer.depth, 16);
+	cr_assert_eq(o.writer.block_size, 4u << 20, "untouched keys keep their default");
+	cr_assert_eq(o.status_s, 0);
+	cr_assert_eq(o.log_level, LOG_DEBUG);
+}
+
+/* Load `yaml` as readout-writer's config; it must fail at line:col with `needle`. */
+static void expect_remote_writer_error(const char *yaml, int line, int col, const char *needle)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp(yaml, path);
+	struct rdo_remote_writer_opts o;
+	rdo_remote_writer_opts_init(&o);
+	int rc = rdo_config_load_remote_writer(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, -EINVAL, "config load gave %d: %s", rc, err);
+	expect_message(err, path, line, col, needle);
+}
+
+Test(config, remote_writer_errors)
+{
+	expect_remote_writer_error("source: { buffers: 5000 }\n", 1, 20, "at most 4096");
+	expect_remote_writer_error("source:\n  lossless: node7:5572\n", 2, 13,
+				   "expected tcp://HOST:PORT or ipc://PATH");
+	expect_remote_writer_error("writer: { enabled: true }\n", 1, 11,
+				   "writer.enabled: unknown key");
+	expect_remote_writer_error("card: {}\n", 1, 1, "unknown key (expected one of: source");
+	expect_remote_writer_error("status_interval_s: -1\n", 1, 20, "expected an integer");
+	expect_remote_writer_error("log_level: loud\n", 1, 12, "expected err, warning");
+}
