@@ -26,12 +26,34 @@
  * blocks, each after a warm-up, and each side is pooled over its blocks;
  * acquisition is stopped and the files deleted between blocks.
  *
+ * Remote writer: readout-writer, another process, takes a second readoutd's
+ * lossless stream over tcp loopback and writes it into the same folder; that
+ * readoutd has no writer of its own, and its card runs as the local one's.
+ * GB/s are the lossless stream's payload bytes from readoutd's status:
+ * readoutd sends a superpage only for a credit readout-writer returns once
+ * the superpage is on disk, so what is sent is what is written, give or take
+ * the 64 buffers in flight. A new readout-writer starts for each block and
+ * is stopped with SIGTERM at its end; its JSON summary must show nothing
+ * lost. CPU per GB, over the same window: readoutd's threads but the
+ * emulator's, and every thread of readout-writer.
+ *
+ * The remote writer's baselines: fio's GB/s, as for the local writer; for
+ * readoutd's CPU, a plain libzmq PUSH sending buffers of the superpage size
+ * zero-copy over tcp loopback from as much memory as the pool, in a child
+ * process; for readout-writer's CPU, the PULL that receives them (and only
+ * frees them) in this process, plus fio's CPU per GB: receiving and writing,
+ * each done alone.
+ *
+ * The four kinds of block (local, fio, remote, plain libzmq) take turns,
+ * each round starting one kind later.
+ *
  * Prints, per figure: "bench <name> <value> <unit> baseline <value> ratio <value>".
- * Exits 1 when fio is not on PATH or fails, when the daemon fails, or when
- * the writer loses a superpage or reports an error.
+ * Exits 1 when fio is not on PATH or fails, when a daemon fails, or when a
+ * writer loses a superpage or reports an error.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,7 +63,9 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #include "benchlib.h"
 #include "util.h"
@@ -281,11 +305,15 @@ static double block_budget(const char *dir)
 	return (double)((uint64_t)budget / (4 * MIB) * (4 * MIB));
 }
 
-/* A readoutd writing every superpage into the bench's folder, as fio writes: 4 MiB, 8 in flight. */
+/*
+ * A readoutd writing every superpage into the bench's folder `pl`, as fio
+ * writes: 4 MiB, 8 in flight. `pl` NULL: no writer, the lossless stream on
+ * instead, for readout-writer.
+ */
 static int daemon_start(struct rdo_daemon *d, const struct place *pl)
 {
 	char directory[PATH_MAX + 32];
-	snprintf(directory, sizeof(directory), "writer.directory=\"%s\"", pl->dir);
+	snprintf(directory, sizeof(directory), "writer.directory=\"%s\"", pl ? pl->dir : "");
 	const char *const set[] = {
 	    "writer.enabled=true",     directory, "writer.block_size=4MiB", "writer.depth=8",
 	    "writer.rotate_size=1GiB", NULL,
@@ -295,7 +323,8 @@ static int daemon_start(struct rdo_daemon *d, const struct place *pl)
 	    .superpages = SUPERPAGES,
 	    .links = "all",
 	    .header_only = true,
-	    .set = set,
+	    .lossless = !pl,
+	    .set = pl ? set : NULL,
 	};
 	return bench_daemon_start(d, &c);
 }
@@ -316,6 +345,19 @@ static void writer_complaints(const struct rdo_daemon *d)
 			break;
 	}
 	free(log);
+}
+
+/*
+ * Is a block's timed window over, from `ns0` to `ns1` on the server's clock?
+ * After BLOCK_MS, or when the run's files (`bytes` now, `first` at its
+ * start, `last` at the poll before) would outgrow `budget` with room for two
+ * more polls' worth and the pool, before the stop takes hold.
+ */
+static bool window_over(double ns0, double ns1, double first, double last, double bytes,
+			double budget)
+{
+	double margin = 2 * (bytes - last) + (double)SUPERPAGES * SP_SIZE;
+	return (ns1 - ns0) / 1e6 >= BLOCK_MS || bytes - first + margin >= budget;
 }
 
 /* Wait until the stopped writer holds nothing and has closed its file. */
@@ -359,10 +401,7 @@ static int writer_block(struct rdo_daemon *d, const struct place *pl, unsigned r
 			rc = -1;
 		if (rc)
 			break;
-		/* Room for two more polls' worth and the pool, before the stop takes hold. */
-		double margin = 2 * (s1.bytes - prev.bytes) + (double)SUPERPAGES * SP_SIZE;
-		if ((s1.time_ns - s0.time_ns) / 1e6 >= BLOCK_MS ||
-		    s1.bytes - pre.bytes + margin >= budget)
+		if (window_over(s0.time_ns, s1.time_ns, pre.bytes, prev.bytes, s1.bytes, budget))
 			break;
 		prev = s1;
 	}
@@ -426,38 +465,306 @@ static bool fio_on_path(void)
 	return rdo_run(&o, "command -v fio") == 0;
 }
 
-/* The local writer against fio, in alternating blocks. */
-static int bench_local(const struct place *pl, double budget)
+/* The lossless sink's bytes sent, the server's clock and its threads' CPU at one moment. */
+struct lsample {
+	double bytes, dropped, time_ns;
+	struct bench_cpu cpu;
+};
+
+static int lsample(struct rdo_daemon *d, struct lsample *s)
 {
-	struct rdo_daemon d;
-	if (daemon_start(&d, pl))
+	const char *st = bench_daemon_status(d);
+	const char *ll = st ? strstr(st, "\"name\":\"lossless\"") : NULL;
+	if (!ll || bench_json_number(ll, "bytes", &s->bytes) ||
+	    bench_json_number(ll, "dropped", &s->dropped) ||
+	    bench_json_number(st, "time_ns", &s->time_ns) || bench_thread_cpu(d->pid, &s->cpu)) {
+		fprintf(stderr, "bench_writer: unexpected status: %s\n", st ? st : "(none)");
 		return -1;
-	struct tally rdo = {0}, fio = {0};
-	int rc = 0;
-	for (unsigned round = 0; rc == 0 && round < ROUNDS; round++) {
-		/* readoutd first in even rounds, fio first in odd ones. */
-		for (unsigned k = 0; rc == 0 && k < 2; k++)
-			rc = (round + k) % 2 ? fio_block(pl, budget, &fio)
-					     : writer_block(&d, pl, round + 1, budget, &rdo);
 	}
-	writer_complaints(&d);
-	if (bench_daemon_stop(&d))
+	return 0;
+}
+
+/* Wait until the lossless stream has sent all it holds: 0, or -1 (said) after IDLE_MS. */
+static int lossless_sent(struct rdo_daemon *d)
+{
+	uint64_t t0 = rdo_now_ns();
+	double queued = -1;
+	while (bench_seconds_since(t0) * 1000 < IDLE_MS) {
+		const char *st = bench_daemon_status(d);
+		const char *ll = st ? strstr(st, "\"name\":\"lossless\"") : NULL;
+		if (!ll || bench_json_number(ll, "queued", &queued))
+			break;
+		if (queued == 0)
+			return 0;
+		bench_sleep_ms(50);
+	}
+	fprintf(stderr, "bench_writer: the lossless stream still holds %.0f superpages\n", queued);
+	return -1;
+}
+
+/* CPU seconds of every thread of `pid` so far, or -1 if it is gone. */
+static double process_cpu(pid_t pid)
+{
+	struct bench_cpu c;
+	return bench_thread_cpu(pid, &c) ? -1 : c.server_s + c.sim_s;
+}
+
+/* readout-writer on the daemon's lossless stream, into the bench's folder, attached. */
+static int remote_start(struct rdo_daemon *d, const struct place *pl, struct rdo_proc *w)
+{
+	if (rdo_spawn(w, "exec readout-writer --control %s -e %s -d '%s' --buffers 64 --json",
+		      d->tcp, d->lossless_tcp, pl->dir)) {
+		fprintf(stderr, "bench_writer: cannot start readout-writer\n");
+		return -1;
+	}
+	for (int i = 0; i < 100; i++) {
+		const char *st = bench_daemon_status(d);
+		const char *ll = st ? strstr(st, "\"name\":\"lossless\"") : NULL;
+		double consumers;
+		if (ll && bench_json_number(ll, "consumers", &consumers) == 0 && consumers >= 1)
+			return 0;
+		bench_sleep_ms(50);
+	}
+	static struct rdo_output o;
+	rdo_proc_signal(w, SIGKILL);
+	rdo_proc_wait(w, &o, 5000);
+	fprintf(stderr, "bench_writer: readout-writer did not attach in 5 s: %s\n", o.err);
+	return -1;
+}
+
+/* SIGTERM readout-writer; -1, said, unless it exits 0 having lost nothing. */
+static int remote_stop(struct rdo_proc *w, unsigned run)
+{
+	static struct rdo_output o;
+	rdo_proc_signal(w, SIGTERM);
+	int st = rdo_proc_wait(w, &o, IDLE_MS);
+	double lost = -1, errors = -1;
+	bench_json_number(o.out, "lost", &lost);
+	bench_json_number(o.out, "errors", &errors);
+	if (st != 0 || lost != 0 || errors != 0) {
+		fprintf(stderr,
+			"bench_writer: run %u: readout-writer exited %d, %.0f lost, %.0f errors: "
+			"%s%s\n",
+			run, st, lost, errors, o.out, o.err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One remote block: a new readout-writer, the run `run` for a warm-up, then
+ * the stream's bytes and both sides' CPU for BLOCK_MS (or less, within
+ * `budget`); stop the run, then readout-writer, which must have lost
+ * nothing; delete the files.
+ */
+static int remote_block(struct rdo_daemon *d, const struct place *pl, unsigned run, double budget,
+			struct tally *t, struct tally *wt)
+{
+	struct rdo_proc w;
+	if (remote_start(d, pl, &w))
+		return -1;
+	struct lsample pre, s0, s1 = {0}, prev;
+	double w0 = -1, w1 = -1;
+	int rc = lsample(d, &pre) || bench_daemon_ctl(d, "start --run %u", run) ? -1 : 0;
+	if (rc == 0) {
+		bench_sleep_ms(WARM_MS);
+		rc = lsample(d, &s0);
+		w0 = process_cpu(w.pid);
+		prev = s0;
+	}
+	while (rc == 0) {
+		bench_sleep_ms(POLL_MS);
+		rc = lsample(d, &s1);
+		w1 = process_cpu(w.pid);
+		if (rc)
+			break;
+		if (window_over(s0.time_ns, s1.time_ns, pre.bytes, prev.bytes, s1.bytes, budget))
+			break;
+		prev = s1;
+	}
+	if (bench_daemon_ctl(d, "stop") || lossless_sent(d))
+		rc = -1;
+	if (remote_stop(&w, run) || rc || w0 < 0 || w1 < 0)
+		return -1;
+	struct lsample end;
+	if (lsample(d, &end) || empty_dir(pl->dir))
+		return -1;
+	if (end.dropped > pre.dropped) {
+		fprintf(stderr, "bench_writer: run %u: the lossless stream dropped %.0f\n", run,
+			end.dropped - pre.dropped);
+		return -1;
+	}
+	t->bytes += s1.bytes - s0.bytes;
+	t->seconds += (s1.time_ns - s0.time_ns) / 1e9;
+	t->cpu_s += s1.cpu.server_s - s0.cpu.server_s;
+	t->blocks++;
+	wt->bytes += s1.bytes - s0.bytes;
+	wt->cpu_s += w1 - w0;
+	return 0;
+}
+
+/* The payload is the sender's until it exits: nothing to free. */
+static void no_free(void *data, void *hint)
+{
+	(void)data;
+	(void)hint;
+}
+
+/* The baseline sender, in a child process: buffers of the pool's size in turn, until killed. */
+static void zmq_sender(const char *ep)
+{
+	char *mem = malloc((size_t)SUPERPAGES * SP_SIZE);
+	void *ctx = zmq_ctx_new();
+	void *sock = ctx ? zmq_socket(ctx, ZMQ_PUSH) : NULL;
+	if (!mem || !sock || zmq_connect(sock, ep) != 0)
+		_exit(1);
+	memset(mem, 0xa5, (size_t)SUPERPAGES * SP_SIZE);
+	for (unsigned next = 0;; next = (next + 1) % SUPERPAGES) {
+		zmq_msg_t m;
+		zmq_msg_init_data(&m, mem + (size_t)next * SP_SIZE, SP_SIZE, no_free, NULL);
+		if (zmq_msg_send(&m, sock, 0) < 0)
+			_exit(1);
+	}
+}
+
+/*
+ * One plain-libzmq block: a child PUSHes superpage-sized buffers over tcp
+ * loopback, this process PULLs them; after WARM_MS, bytes and each side's
+ * CPU for BLOCK_MS.
+ */
+static int zmq_block(struct tally *send, struct tally *recv)
+{
+	void *ctx = zmq_ctx_new();
+	void *sock = ctx ? zmq_socket(ctx, ZMQ_PULL) : NULL;
+	char ep[256];
+	size_t eplen = sizeof(ep);
+	int timeout = 100, zero = 0, rc = -1;
+	pid_t child = -1;
+	if (!sock || zmq_setsockopt(sock, ZMQ_RCVTIMEO, &timeout, sizeof(timeout)) ||
+	    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero)) ||
+	    zmq_bind(sock, "tcp://127.0.0.1:*") ||
+	    zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, ep, &eplen)) {
+		fprintf(stderr, "bench_writer: baseline receiver: %s\n", zmq_strerror(errno));
+		goto out;
+	}
+	fflush(NULL);
+	child = fork();
+	if (child == 0)
+		zmq_sender(ep);
+	if (child < 0) {
+		fprintf(stderr, "bench_writer: fork: %s\n", strerror(errno));
+		goto out;
+	}
+	double bytes = 0, b0 = 0, c0 = 0, r0 = 0;
+	uint64_t start = rdo_now_ns(), t0 = 0;
+	while (bench_seconds_since(start) * 1000 < WARM_MS + BLOCK_MS) {
+		if (!t0 && bench_seconds_since(start) * 1000 >= WARM_MS) {
+			t0 = rdo_now_ns();
+			b0 = bytes;
+			c0 = process_cpu(child);
+			r0 = process_cpu(getpid());
+		}
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, sock, 0) >= 0)
+			bytes += (double)zmq_msg_size(&m);
+		zmq_msg_close(&m);
+	}
+	double c1 = process_cpu(child), r1 = process_cpu(getpid());
+	if (!t0 || c0 < 0 || c1 < 0 || bytes - b0 <= 0) {
+		fprintf(stderr, "bench_writer: the plain libzmq baseline moved nothing\n");
+		goto out;
+	}
+	send->bytes += bytes - b0;
+	send->seconds += bench_seconds_since(t0);
+	send->cpu_s += c1 - c0;
+	send->blocks++;
+	recv->bytes += bytes - b0;
+	recv->cpu_s += r1 - r0;
+	rc = 0;
+out:
+	if (child > 0) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+	}
+	if (sock)
+		zmq_close(sock);
+	if (ctx)
+		zmq_ctx_term(ctx);
+	return rc;
+}
+
+/* What the blocks of every kind add up to. */
+struct tallies {
+	struct tally local, fio, remote, remote_writer, zmq_send, zmq_recv;
+};
+
+/* Block `kind` (0 local, 1 fio, 2 remote, 3 plain libzmq) of round `round`. */
+static int block(unsigned kind, unsigned round, struct rdo_daemon *local, struct rdo_daemon *remote,
+		 const struct place *pl, double budget, struct tallies *t)
+{
+	switch (kind) {
+	case 0:
+		return writer_block(local, pl, 2 * round + 1, budget, &t->local);
+	case 1:
+		return fio_block(pl, budget, &t->fio);
+	case 2:
+		return remote_block(remote, pl, 2 * round + 2, budget, &t->remote,
+				    &t->remote_writer);
+	default:
+		return zmq_block(&t->zmq_send, &t->zmq_recv);
+	}
+}
+
+static double per_gb(const struct tally *t)
+{
+	return t->cpu_s / (t->bytes / GB);
+}
+
+static double gbps(const struct tally *t)
+{
+	return t->bytes / t->seconds / GB;
+}
+
+/* Both writers against their baselines, in blocks of four kinds taking turns, each round one on. */
+static int bench_writers(const struct place *pl, double budget)
+{
+	struct rdo_daemon local, remote;
+	if (daemon_start(&local, pl))
+		return -1;
+	if (daemon_start(&remote, NULL)) {
+		bench_daemon_stop(&local);
+		return -1;
+	}
+	struct tallies t = {0};
+	int rc = 0;
+	for (unsigned round = 0; rc == 0 && round < ROUNDS; round++)
+		for (unsigned k = 0; rc == 0 && k < 4; k++)
+			rc = block((round + k) % 4, round, &local, &remote, pl, budget, &t);
+	writer_complaints(&local);
+	if (bench_daemon_stop(&local) | bench_daemon_stop(&remote))
 		rc = -1;
 	if (rc)
 		return -1;
-	if (rdo.bytes <= 0) {
-		fprintf(stderr, "bench_writer: the writer wrote nothing in %u blocks\n",
-			rdo.blocks);
+	if (t.local.bytes <= 0 || t.remote.bytes <= 0) {
+		fprintf(stderr, "bench_writer: a writer wrote nothing in %u blocks\n", ROUNDS);
 		return -1;
 	}
 	fprintf(stderr,
-		"bench_writer: local: readoutd wrote %.1f GB in %.1f s, fio %.1f GB in %.1f s, "
-		"%u blocks each in %s\n",
-		rdo.bytes / GB, rdo.seconds, fio.bytes / GB, fio.seconds, ROUNDS, pl->base);
-	bench_print_figure("writer_local_GBps", rdo.bytes / rdo.seconds / GB, "GB/s",
-			   fio.bytes / fio.seconds / GB, 3);
-	bench_print_figure("writer_local_cpu_s_per_GB", rdo.cpu_s / (rdo.bytes / GB), "s/GB",
-			   fio.cpu_s / (fio.bytes / GB), 4);
+		"bench_writer: readoutd wrote %.1f GB in %.1f s, readout-writer %.1f GB in %.1f "
+		"s, fio %.1f GB in %.1f s, plain libzmq moved %.1f GB in %.1f s; %u blocks each "
+		"in %s\n",
+		t.local.bytes / GB, t.local.seconds, t.remote.bytes / GB, t.remote.seconds,
+		t.fio.bytes / GB, t.fio.seconds, t.zmq_send.bytes / GB, t.zmq_send.seconds, ROUNDS,
+		pl->base);
+	bench_print_figure("writer_local_GBps", gbps(&t.local), "GB/s", gbps(&t.fio), 3);
+	bench_print_figure("writer_local_cpu_s_per_GB", per_gb(&t.local), "s/GB", per_gb(&t.fio),
+			   4);
+	bench_print_figure("writer_remote_GBps", gbps(&t.remote), "GB/s", gbps(&t.fio), 3);
+	bench_print_figure("writer_remote_readoutd_cpu_s_per_GB", per_gb(&t.remote), "s/GB",
+			   per_gb(&t.zmq_send), 4);
+	bench_print_figure("writer_remote_writer_cpu_s_per_GB", per_gb(&t.remote_writer), "s/GB",
+			   per_gb(&t.zmq_recv) + per_gb(&t.fio), 4);
 	return 0;
 }
 
@@ -475,10 +782,8 @@ int main(void)
 				"install it (make bench does, through make deps DEBS=fio)\n");
 		rc = -1;
 	} else if (budget > 0) {
-		rc = bench_local(&pl, budget);
+		rc = bench_writers(&pl, budget);
 	}
-	/* The remote writer, readout-writer on the lossless stream, is benched here once it exists.
-	 */
 	place_remove(&pl);
 	return rc == 0 ? 0 : 1;
 }
