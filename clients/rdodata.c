@@ -384,7 +384,7 @@ int rdo_data_wait(struct rdo_data *d, struct rdo_data_view *v, int timeout_ms)
 			return rc;
 		uint64_t now = rdo_now_ns();
 		keep_alive(d, now); /* also for a consumer that holds every credit */
-		if (d->st.held + d->st.uncredited == d->credits)
+		if (d->st.held + d->st.uncredited >= d->credits)
 			return -ENOBUFS;
 		uint64_t elapsed_ms = (now - start) / 1000000u;
 		long slice = -1;

@@ -25,7 +25,7 @@
  *   this consumer; a stalled consumer makes the card drop at the source.
  *
  * Ownership: a view's data points into the received ZeroMQ message, no copy.
- * It stays valid until rdo_data_ack() or rdo_data_close(). Up to `credits`
+ * It stays valid until rdo_data_ack(), rdo_data_release() or rdo_data_close(). Up to `credits`
  * views may be held at once and acked in any order.
  *
  * A consumer that copies superpages out and keeps them safe later (a disk
@@ -36,8 +36,9 @@
  * goes uncounted.
  *
  * Thread-safety: a handle belongs to one thread at a time (it owns a ZeroMQ
- * socket). In lossless mode that thread must call wait or ack at least once a
- * second, or the server detaches the consumer after its timeout (5 s).
+ * socket). In lossless mode that thread must call wait, ack or credit at
+ * least once a second, or the server detaches the consumer after its timeout
+ * (5 s).
  */
 #ifndef RDO_DATA_H
 #define RDO_DATA_H
@@ -116,9 +117,10 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
  * Wait up to `timeout_ms` (-1: no limit, 0: do not block) for the next
  * superpage. Returns
  *   0              `*v` filled; hold it until rdo_data_ack()
- *   RDO_DATA_RUN_END lossless with opts.run_ends: the run stopped, and every
- *                  superpage of it came before; `v->card` is set, nothing
- *                  to ack
+ *   RDO_DATA_RUN_END lossless with opts.run_ends: the run stopped (or was
+ *                  reset), and every superpage of it the server sent to
+ *                  this consumer came before; `v->card` is set, nothing to
+ *                  ack
  *   -ETIMEDOUT     nothing came in time
  *   -EPROTO        a malformed message came: counted and dropped; the next
  *                  call goes on with the one after (rdo_data_error() says what)
@@ -158,8 +160,8 @@ int rdo_data_credit(struct rdo_data *d, unsigned n);
 
 /*
  * Release every held view, return the credits owed, say bye (lossless) and
- * disconnect. Views released and not credited count as dropped at the
- * server. Accepts NULL.
+ * disconnect. Views still held, and views released and not credited, count
+ * as dropped at the server, with what was on its way. Accepts NULL.
  */
 void rdo_data_close(struct rdo_data **d);
 

@@ -80,8 +80,9 @@ static const char usage_text[] =
     "written), errors, last_error, exit_status.\n"
     "\n"
     "exit status: 0 stopped with everything received written, 1 superpages were lost\n"
-    "(a failed write, or a full disk at the stop), 2 usage or config error, 3 the\n"
-    "directory or readoutd refused this writer.\n";
+    "(a failed write, or a full disk at the stop), 2 usage or config error, 3 it\n"
+    "could not run: the directory, readoutd refused this writer, or no memory for\n"
+    "its buffers.\n";
 
 static volatile sig_atomic_t stop_signal, new_file_signal, status_signal;
 
@@ -158,6 +159,8 @@ static void totals(const struct rw *rw, struct totals *t)
 
 static unsigned busy_buffers(const struct rw *rw)
 {
+	if (!rw->buf)
+		return 0;
 	unsigned n = rw->o.buffers;
 	for (const struct buffer *b = rw->free; b; b = b->next)
 		n--;
@@ -288,8 +291,9 @@ static void buffer_put(struct rw *rw, struct buffer *b)
 
 /*
  * From the writer: a record is on disk (0) or never will be. Its credit goes
- * back either way, so that the stream goes on past a failed write; the loss
- * is counted here and the writer has logged it.
+ * back either way: each loss is counted once, where it is known. What
+ * readout-writer received and could not write is its `lost`; readoutd counts
+ * as dropped only what never reached it (in flight when it died or left).
  */
 static void written(void *cookie, int status, void *arg)
 {
@@ -320,8 +324,8 @@ static bool put(struct rw *rw, const struct rdo_writer_record *r)
 		rdo_writer_reap(rw->w, 100);
 		give_credit(rw);
 	}
-	if (rc == -EINVAL) {
-		rdo_err("superpage %s/%02u sequence %llu of %u bytes does not fit the writer: lost",
+	if (rc == -EINVAL) { /* take() checked the size: cannot happen */
+		rdo_err("%s/%02u sequence %llu: the writer refused its %u bytes: lost (report it)",
 			rw->ident.card, r->link, (unsigned long long)r->sequence, r->size);
 		written(r->cookie, rc, rw);
 	} else if (rc) {
@@ -360,6 +364,14 @@ static int prepare(struct rw *rw, uint32_t superpage_size)
 /* Copy a superpage into a buffer, computing its CRC on the way, and hand it to the writer. */
 static void take(struct rw *rw, struct rdo_data_view *v)
 {
+	if (v->size > rw->buf_size) {
+		rdo_err("%s/%02u sequence %llu: %zu bytes, more than the %u readoutd announced: "
+			"lost (a protocol error: report it with both versions)",
+			v->card, v->link, (unsigned long long)v->sequence, v->size, rw->buf_size);
+		rw->t.lost++;
+		rdo_data_ack(rw->data, v);
+		return;
+	}
 	struct buffer *b = rw->free;
 	rw->free = b->next;
 	struct rdo_writer_record r = {
@@ -386,10 +398,10 @@ static void detach(struct rw *rw)
 {
 	if (rw->w) {
 		if (rw->have_pending && !put(rw, &rw->pending)) {
-			/* Not credited: readoutd counts it as dropped too. */
-			rdo_err("1 superpage not written at the stop: %s", "the disk refused it");
-			buffer_put(rw, rw->pending.cookie);
-			rw->t.lost++;
+			rdo_err("1 superpage not written at the stop: %s",
+				"the disk is full or failing (see above): free space in "
+				"writer.directory or point it elsewhere");
+			written(rw->pending.cookie, -ENOSPC, rw);
 		}
 		rw->have_pending = false;
 		rdo_writer_flush(rw->w);
@@ -401,6 +413,9 @@ static void detach(struct rw *rw)
 	}
 	rw->draining = false;
 	give_credit(rw);
+	struct rdo_data_stats st;
+	rdo_data_stats(rw->data, &st);
+	rw->t.lost += st.malformed;
 	rdo_data_close(&rw->data);
 }
 
@@ -439,6 +454,12 @@ static int welcome(struct rw *rw)
 		return -EAGAIN;
 	rdo_notice("attached to %s: card %s, superpages of %llu bytes", rw->o.lossless, st.card,
 		   (unsigned long long)st.superpage_size);
+	if (strcmp(st.card, rw->ident.card) != 0) {
+		rdo_err("the lossless stream %s is card %s's, the control %s card %s's: point "
+			"source.control and source.lossless at the same readoutd",
+			rw->o.lossless, st.card, rw->o.control, rw->ident.card);
+		return -EINVAL;
+	}
 	return prepare(rw, (uint32_t)st.superpage_size);
 }
 
@@ -472,18 +493,27 @@ static int handle(struct rw *rw, int rc, struct rdo_data_view *v)
 		return rw->draining ? STOP : -1; /* draining: none can come any more */
 	case -EINTR:
 		return -1;
-	case -EPROTO:
-		rdo_warn("skipped a malformed message: %s", rdo_data_error(rw->data));
+	case -EPROTO: /* counted as lost at the detach, with the stream's malformed count */
+		rdo_warn("skipped a malformed message (counted as lost): %s",
+			 rdo_data_error(rw->data));
 		return -1;
 	case -EPIPE:
 		rdo_notice("%s; waiting for readoutd to come back", rdo_data_error(rw->data));
 		return RECONNECT;
 	case -ECONNREFUSED:
+		if (rw->w) { /* welcomed before: readoutd restarted, or timed us out */
+			rdo_warn("%s; readoutd no longer knows this writer (it restarted, or "
+				 "timed it out): attaching again",
+				 rdo_data_error(rw->data));
+			return RECONNECT;
+		}
 		rdo_err("%s", rdo_data_error(rw->data));
 		return FATAL;
 	default:
-		rdo_err("%s: %s", rdo_data_endpoint(rw->data), strerror(-rc));
-		return FATAL;
+		rdo_err("%s: %s: attaching again in a second", rdo_data_endpoint(rw->data),
+			strerror(-rc));
+		poll(NULL, 0, RETRY_MS);
+		return RECONNECT;
 	}
 }
 
@@ -587,6 +617,19 @@ static int set_str(char *dst, size_t cap, const char *value, const char *opt)
 	return 0;
 }
 
+/* set_str for an endpoint to connect to: tcp://HOST:PORT or ipc://PATH. */
+static int set_endpoint(char *dst, size_t cap, const char *value, const char *opt)
+{
+	if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
+		fprintf(stderr,
+			"readout-writer: %s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\" "
+			"(readout-writer --help)\n",
+			opt, value);
+		return EXIT_USAGE;
+	}
+	return set_str(dst, cap, value, opt);
+}
+
 static int parse_args(int argc, char **argv, struct rw *rw)
 {
 	static const struct option longopts[] = {
@@ -600,20 +643,23 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
+	static const char shortopts[] = "c:d:e:b:s:jh";
 	struct rdo_remote_writer_opts *o = &rw->o;
 	rdo_remote_writer_opts_init(o);
-	/* The config first, whatever the order: options override it. */
-	for (int i = 1; i + 1 < argc; i++)
-		if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) {
-			char err[1024];
-			if (rdo_config_load_remote_writer(argv[i + 1], o, err, sizeof(err))) {
-				fprintf(stderr, "readout-writer: %s\n", err);
-				return EXIT_USAGE;
-			}
-		}
+	/* The config first, wherever it is given: the other options override it. */
 	int c, rc = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		char err[1024];
+		if (c == 'c' && rdo_config_load_remote_writer(optarg, o, err, sizeof(err))) {
+			fprintf(stderr, "readout-writer: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
+	optind = 0;
+	opterr = 1;
 	uint64_t u;
-	while (rc == 0 && (c = getopt_long(argc, argv, "c:d:e:b:s:jh", longopts, NULL)) != -1) {
+	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			break;
@@ -622,10 +668,10 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 				     "--directory");
 			break;
 		case 'K':
-			rc = set_str(o->control, sizeof(o->control), optarg, "--control");
+			rc = set_endpoint(o->control, sizeof(o->control), optarg, "--control");
 			break;
 		case 'e':
-			rc = set_str(o->lossless, sizeof(o->lossless), optarg, "--endpoint");
+			rc = set_endpoint(o->lossless, sizeof(o->lossless), optarg, "--endpoint");
 			break;
 		case 'b':
 			if (rdo_parse_u64(optarg, &u) || u < 2 || u > RDO_DATA_MAX_CREDITS)

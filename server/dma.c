@@ -409,9 +409,10 @@ static int cmd_start(struct rdo_dma *d)
 
 /*
  * Disable the engine, collect what it flushes (unless the protocol broke:
- * then its completions cannot be trusted), take back the rest.
+ * then its completions cannot be trusted), take back the rest; with
+ * `end_run`, tell the sinks the run is over.
  */
-static int drain(struct rdo_dma *d, bool deliver_flushed)
+static int drain(struct rdo_dma *d, bool deliver_flushed, bool end_run)
 {
 	wr(d, &d->enable, 0);
 	int rc = 0;
@@ -431,7 +432,7 @@ static int drain(struct rdo_dma *d, bool deliver_flushed)
 	if (deliver_flushed)
 		collect(d);
 	uint64_t run = atomic_load_explicit(&d->run, memory_order_relaxed); /* ours */
-	for (unsigned i = 0; i < d->nsinks; i++)
+	for (unsigned i = 0; end_run && i < d->nsinks; i++)
 		if (d->sink[i]->ops->run_end)
 			d->sink[i]->ops->run_end(d->sink[i], run);
 	housekeeping(d, rdo_now_ns()); /* the run's counters, before the reset zeroes them */
@@ -448,7 +449,7 @@ static int cmd_stop(struct rdo_dma *d)
 		return -EBUSY;
 	}
 	set_state(d, RDO_DMA_STOPPING);
-	int rc = drain(d, true);
+	int rc = drain(d, true, true);
 	if (atomic_load_explicit(&d->state, memory_order_relaxed) == RDO_DMA_ERROR) { /* ours */
 		snprintf(d->cmd_err, sizeof(d->cmd_err),
 			 "the card broke the DMA protocol while stopping; reset it");
@@ -463,7 +464,7 @@ static int cmd_reset(struct rdo_dma *d)
 	int st = atomic_load_explicit(&d->state, memory_order_relaxed); /* ours */
 	if (st == RDO_DMA_RUNNING)
 		set_state(d, RDO_DMA_STOPPING);
-	int rc = drain(d, st != RDO_DMA_ERROR);
+	int rc = drain(d, st != RDO_DMA_ERROR, st != RDO_DMA_IDLE); /* idle: no run to end */
 	clear_counters(d);
 	if (d->err_dma_fault.present)
 		wr(d, &d->err_dma_fault, 1);
