@@ -468,8 +468,8 @@ static int handle(struct rw *rw, int rc, struct rdo_data_view *v)
 {
 	switch (rc) {
 	case 0:
-		if (!rw->w && welcome(rw)) { /* the welcome came in the same wait */
-			rdo_data_release(rw->data, v);
+		if (!rw->w && welcome(rw)) {	   /* the welcome came in the same wait */
+			rdo_data_ack(rw->data, v); /* received and not written: ours to count */
 			rw->t.lost++;
 			return FATAL;
 		}
@@ -620,7 +620,7 @@ static int set_str(char *dst, size_t cap, const char *value, const char *opt)
 /* set_str for an endpoint to connect to: tcp://HOST:PORT or ipc://PATH. */
 static int set_endpoint(char *dst, size_t cap, const char *value, const char *opt)
 {
-	if (strncmp(value, "tcp://", 6) != 0 && strncmp(value, "ipc://", 6) != 0) {
+	if (!rdo_endpoint_valid(value)) {
 		fprintf(stderr,
 			"readout-writer: %s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\" "
 			"(readout-writer --help)\n",

@@ -308,7 +308,7 @@ static int get_endpoints(struct ydoc *y, const yaml_node_t *v, const char *path,
 		rc = get_str(y, en, path, ep, sizeof(ep));
 		if (rc)
 			return rc;
-		if ((strncmp(ep, "tcp://", 6) && strncmp(ep, "ipc://", 6)) || !ep[6])
+		if (!rdo_endpoint_valid(ep))
 			return yfail(y, en,
 				     "%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"", path,
 				     ep);
@@ -683,7 +683,7 @@ static const struct opt_key source_opts[] = {
 /* An endpoint to connect to: tcp://HOST:PORT or ipc://PATH. */
 static int check_connect(struct ydoc *y, const yaml_node_t *n, const char *path, const char *ep)
 {
-	if (!n || strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ipc://", 6) == 0)
+	if (!n || rdo_endpoint_valid(ep))
 		return 0;
 	return yfail(y, n, "%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"", path, ep);
 }

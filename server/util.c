@@ -4,6 +4,11 @@
 #include <string.h>
 #include <time.h>
 
+bool rdo_endpoint_valid(const char *ep)
+{
+	return (strncmp(ep, "tcp://", 6) == 0 || strncmp(ep, "ipc://", 6) == 0) && ep[6];
+}
+
 int rdo_endpoints_add(struct rdo_endpoints *e, const char *ep)
 {
 	if (e->n >= RDO_MAX_ENDPOINTS)

@@ -21,6 +21,9 @@ struct rdo_endpoints {
 	size_t n;
 };
 
+/* Is `ep` an endpoint of the forms readoutd speaks: tcp://HOST:PORT or ipc://PATH? */
+bool rdo_endpoint_valid(const char *ep);
+
 /* Append `ep` (truncated to fit): 0, or -ENOSPC when the list is full. */
 int rdo_endpoints_add(struct rdo_endpoints *e, const char *ep);
 

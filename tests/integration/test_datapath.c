@@ -1449,6 +1449,40 @@ Test(remote_writer, disk_full_makes_the_card_drop_and_the_file_stays_good)
 	rmdir(full);
 }
 
+/* SIGHUP closes the file and the next superpage opens a new one; SIGUSR1 prints the status now. */
+Test(remote_writer, sighup_starts_a_new_file_and_sigusr1_prints_the_status)
+{
+	struct rdo_daemon d;
+	const char *const set[] = {"dma.autostart=false", NULL};
+	start(&d, CARD(2, "40MB/s") "dma: { superpage_size: 256KiB, superpages: 32 }\n", set);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/files", d.dir);
+	cr_assert_eq(mkdir(dir, 0755), 0);
+	struct rdo_proc w;
+	cr_assert_eq(rdo_spawn(&w,
+			       "exec readout-writer --control %s -e %s -d %s --buffers 32 --json",
+			       d.tcp, d.lossless_tcp, dir),
+		     0);
+	cr_assert_eq(wait_num(&d, LOSSLESS, "consumers", 1, 10000), 1, "not attached: %s", st);
+	cr_assert_eq(ctl(&d, "start --run 5"), 0, "%s", o.err);
+	cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", 40, 10000), 40, "%s", st);
+	rdo_proc_signal(&w, SIGHUP);
+	uint64_t now = jnum(status(&d), LOSSLESS, "superpages");
+	cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", now + 40, 10000), now + 40, "%s", st);
+	rdo_proc_signal(&w, SIGUSR1);
+	sleep_ms(300);
+	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
+	sleep_ms(500);
+	cr_assert_eq(stop_writer(&w), 0, "%s", o.err);
+	cr_assert(strstr(o.err, "SIGHUP: file closed"), "%s", o.err);
+	cr_assert(strstr(o.err, "status: writing"), "no status line at SIGUSR1: %s", o.err);
+	cr_assert_eq(jnum(o.out, NULL, "files"), 2, "%s", o.out);
+	unsigned n;
+	cr_assert_gt(verify_run_files(dir, 5, 2, &n), 80u);
+	cr_assert_eq(n, 2u, "the run's files: its first, and the one after SIGHUP");
+	stop(&d);
+}
+
 /* A bad config or directory stops readout-writer at once, saying where and how to fix it. */
 Test(remote_writer, bad_config_and_directory_refused_at_start)
 {

@@ -231,3 +231,13 @@ Test(util, endpoints_add_truncates)
 	cr_assert_eq(strlen(e.ep[0]), RDO_ENDPOINT_MAX - 1);
 	cr_assert_eq(strncmp(e.ep[0], long_ep, RDO_ENDPOINT_MAX - 1), 0);
 }
+
+Test(util, endpoint_valid)
+{
+	cr_assert(rdo_endpoint_valid("tcp://127.0.0.1:5570"));
+	cr_assert(rdo_endpoint_valid("ipc:///run/readoutd/ctl"));
+	cr_assert_not(rdo_endpoint_valid("tcp://"), "no address");
+	cr_assert_not(rdo_endpoint_valid("localhost:5570"), "no scheme");
+	cr_assert_not(rdo_endpoint_valid("udp://127.0.0.1:5570"));
+	cr_assert_not(rdo_endpoint_valid(""));
+}
