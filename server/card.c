@@ -10,7 +10,7 @@
 #include "log.h"
 #include "util.h"
 
-static const struct rdo_card_ops *const backends[] = {&rdo_card_sim_ops};
+static const struct rdo_card_ops *const backends[] = {&rdo_card_sim_ops, &rdo_card_shim_ops};
 
 void rdo_card_opts_init(struct rdo_card_opts *o)
 {
@@ -41,7 +41,7 @@ struct rdo_card *rdo_card_open(const struct rdo_card_opts *o)
 		}
 		return card;
 	}
-	rdo_err("card %s: unknown backend \"%s\" (this build has: sim)", o->name, o->backend);
+	rdo_err("card %s: unknown backend \"%s\" (this build has: sim, shim)", o->name, o->backend);
 	return NULL;
 }
 
@@ -150,14 +150,32 @@ int rdo_card_lock(struct rdo_card *card)
 	return 0;
 }
 
-int rdo_card_dma_alloc(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf)
+int rdo_card_dma_alloc(struct rdo_card *card, size_t len, size_t granule, unsigned address_bits,
+		       struct rdo_dma_buf *buf)
 {
 	memset(buf, 0, sizeof(*buf));
 	if (!card->ops->dma_alloc) {
 		rdo_err("card %s: backend %s has no DMA", card->name, card->ops->name);
 		return -ENOTSUP;
 	}
-	return card->ops->dma_alloc(card, len, buf);
+	if (granule == 0 || len == 0 || len % granule) {
+		rdo_err("card %s: DMA memory of %zu bytes is not whole granules of %zu", card->name,
+			len, granule);
+		return -EINVAL;
+	}
+	return card->ops->dma_alloc(card, len, granule, address_bits, buf);
+}
+
+int rdo_dma_buf_bus(const struct rdo_dma_buf *buf, size_t off, size_t len, uint64_t *bus)
+{
+	for (unsigned i = 0; i < buf->nsegs; i++) {
+		const struct rdo_dma_seg *s = &buf->seg[i];
+		if (off >= s->off && rdo_range_fits(s->len, off - s->off, len)) {
+			*bus = s->bus + (off - s->off);
+			return 0;
+		}
+	}
+	return -ERANGE;
 }
 
 void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf)

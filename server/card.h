@@ -21,9 +21,9 @@
 /* What to open. Plain value; rdo_card_opts_init() fills the defaults. */
 struct rdo_card_opts {
 	char name[RDO_CARD_NAME_MAX]; /* the operator's name for the card: "sim0" */
-	char backend[16];	      /* "sim" */
-	char address[128];	      /* backend address; the sim ignores it */
-	unsigned links;		      /* sim: number of links, 1..32 */
+	char backend[16];	      /* "sim" or "shim" */
+	char address[128];	      /* shim: PCI address DDDD:BB:DD.F; the sim ignores it */
+	unsigned links;		      /* number of links, 1..32: sim option, else the map's */
 	uint64_t serial;	      /* sim: serial number register */
 	uint32_t fw_version;	      /* sim: firmware version register */
 	uint32_t identity;	      /* sim: identity register */
@@ -40,18 +40,32 @@ void rdo_card_opts_init(struct rdo_card_opts *o);
 
 struct rdo_card;
 
+/* A stretch of a DMA buffer that is contiguous in bus space. */
+struct rdo_dma_seg {
+	size_t off, len; /* in the buffer */
+	uint64_t bus;
+};
+
 /*
- * Memory the card can write into: `len` bytes at `va`, which the card sees at
- * bus address `bus` (contiguous in bus space). Plain value filled by the
- * backend's dma_alloc; `priv` is the backend's.
+ * Memory the card can write into: `len` bytes at `va` (contiguous in virtual
+ * memory), which the card sees as `nsegs` segments, each contiguous in bus
+ * space and holding whole granules (see dma_alloc). Plain value filled by the
+ * backend's dma_alloc; `seg` and `priv` are the backend's.
  */
 struct rdo_dma_buf {
 	void *va;
 	size_t len;
-	uint64_t bus;
-	const char *memory; /* "hugepages", "locked" or "unlocked" */
+	unsigned nsegs;
+	const struct rdo_dma_seg *seg;
+	const char *memory; /* "hugepages", "locked", "unlocked" or "coherent" */
 	void *priv;
 };
+
+/*
+ * The bus address of `len` bytes at `off` in `buf`: 0, or -ERANGE when they
+ * are not all in one segment.
+ */
+int rdo_dma_buf_bus(const struct rdo_dma_buf *buf, size_t off, size_t len, uint64_t *bus);
 
 /*
  * The superpage protocol's completion descriptor: the card writes one into
@@ -79,11 +93,18 @@ struct rdo_card_ops {
 	uint64_t (*read)(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width);
 	void (*write)(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width,
 		      uint64_t val);
-	/* Allocate `len` bytes of DMA memory, pinned and pre-touched: 0 or -errno (logged). */
-	int (*dma_alloc)(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf);
+	/*
+	 * Allocate `len` bytes of DMA memory, pinned and pre-touched, in segments
+	 * that each hold whole `granule`s (`len` is a multiple of it), at bus
+	 * addresses below 2^address_bits: 0 or -errno (logged).
+	 */
+	int (*dma_alloc)(struct rdo_card *card, size_t len, size_t granule, unsigned address_bits,
+			 struct rdo_dma_buf *buf);
 	void (*dma_free)(struct rdo_card *card, struct rdo_dma_buf *buf);
-	/* The eventfd the card's DMA interrupt signals; owned by the card. */
+	/* The eventfd the card's DMA interrupt signals (-1: none, poll); owned by the card. */
 	int (*irq_fd)(struct rdo_card *card);
+	/* Optional: the interrupt is handled and acknowledged in the card; let the next through. */
+	void (*irq_done)(struct rdo_card *card);
 };
 
 /* The base every backend embeds; reached back with container_of. */
@@ -98,6 +119,7 @@ struct rdo_card {
 };
 
 extern const struct rdo_card_ops rdo_card_sim_ops;
+extern const struct rdo_card_ops rdo_card_shim_ops;
 
 /* Open through the backend named in `o`. Logs why and returns NULL on failure. */
 struct rdo_card *rdo_card_open(const struct rdo_card_opts *o);
@@ -119,7 +141,8 @@ int rdo_card_check(const struct rdo_card *card, unsigned bar, uint64_t off, unsi
 int rdo_card_lock(struct rdo_card *card);
 
 /* DMA memory through the backend; 0 or -errno, logged. rdo_card_dma_free accepts a zeroed buf. */
-int rdo_card_dma_alloc(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf);
+int rdo_card_dma_alloc(struct rdo_card *card, size_t len, size_t granule, unsigned address_bits,
+		       struct rdo_dma_buf *buf);
 void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf);
 
 /* Checked register access; 0 or the -errno of rdo_card_check(). */

@@ -106,6 +106,7 @@ static const struct sim_reg_spec specs[R_COUNT] = {
 struct sim_region {
 	_Atomic bool valid;
 	uint64_t bus;
+	struct rdo_dma_seg seg; /* the whole region: one segment */
 	size_t len, mapped;
 	void *va;
 };
@@ -721,9 +722,17 @@ static void *sim_generator(void *arg)
 	return NULL;
 }
 
-static int sim_dma_alloc(struct rdo_card *card, size_t len, struct rdo_dma_buf *buf)
+static int sim_dma_alloc(struct rdo_card *card, size_t len, size_t granule, unsigned address_bits,
+			 struct rdo_dma_buf *buf)
 {
+	(void)granule; /* one segment holds every granule */
 	struct sim_card *s = to_sim(card);
+	if (address_bits < 64 && s->next_bus + len > (1ull << address_bits)) {
+		rdo_err("card %s: the emulator's bus addresses start at 0x%llx, above the %u-bit "
+			"DMA mask of the register map: use a map for the emulated card",
+			card->name, (unsigned long long)SIM_BUS_BASE, address_bits);
+		return -ERANGE;
+	}
 	unsigned n = atomic_load_explicit(&s->nregions, memory_order_relaxed); /* host only */
 	if (n == SIM_MAX_REGIONS) {
 		rdo_err("card %s: the emulator maps at most %d DMA regions", card->name,
@@ -740,8 +749,9 @@ static int sim_dma_alloc(struct rdo_card *card, size_t len, struct rdo_dma_buf *
 	s->next_bus += (r->mapped + (1u << 30) - 1) / (1u << 30) * (1u << 30);
 	atomic_store_explicit(&r->valid, true, memory_order_release);	  /* fields before valid */
 	atomic_store_explicit(&s->nregions, n + 1, memory_order_release); /* region before count */
-	*buf =
-	    (struct rdo_dma_buf){.va = r->va, .len = len, .bus = r->bus, .memory = kind, .priv = r};
+	r->seg = (struct rdo_dma_seg){.off = 0, .len = len, .bus = r->bus};
+	*buf = (struct rdo_dma_buf){
+	    .va = r->va, .len = len, .nsegs = 1, .seg = &r->seg, .memory = kind, .priv = r};
 	return 0;
 }
 

@@ -580,10 +580,12 @@ static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, 
 		return rc;
 	case 1:
 		rc = get_str(y, v, path, o->card.backend, sizeof(o->card.backend));
-		if (rc == 0 && strcmp(o->card.backend, "sim") != 0)
-			return yfail(
-			    y, v, "%s: expected \"sim\" (the backends of this build), got \"%s\"",
-			    path, o->card.backend);
+		if (rc == 0 && strcmp(o->card.backend, "sim") != 0 &&
+		    strcmp(o->card.backend, "shim") != 0)
+			return yfail(y, v,
+				     "%s: expected sim (the emulated card) or shim (a PCIe card "
+				     "through driver-shim), got \"%s\"",
+				     path, o->card.backend);
 		return rc;
 	case 2:
 		return get_str(y, v, path, o->card.address, sizeof(o->card.address));
@@ -1043,12 +1045,36 @@ static int load_bank(struct ydoc *y, struct rdo_regmap *map, const yaml_node_t *
 
 struct map_ctx {
 	struct rdo_regmap *map;
-	const yaml_node_t *identity, *firmware, *serial, *banks;
+	const yaml_node_t *identity, *firmware, *serial, *banks, *dma;
 	const char *name, *description;
 };
 
 static const char *const map_keys[] = {"map",	 "description", "identity", "firmware",
-				       "serial", "banks",	NULL};
+				       "serial", "banks",	"dma",	    NULL};
+
+static const struct opt_key map_dma_opts[] = {
+    OPT(struct rdo_map_dma, "protocol", protocol, OPT_STRING),
+    OPT(struct rdo_map_dma, "links", links, OPT_UINT, .min = 1, .max = 32),
+    OPT(struct rdo_map_dma, "address_bits", address_bits, OPT_UINT, .min = 24, .max = 64),
+    {NULL},
+};
+
+/* dma: {protocol, links, address_bits}: what the card's DMA engine speaks. */
+static int load_map_dma(struct ydoc *y, struct map_ctx *m)
+{
+	struct rdo_map_dma dma = *rdo_regmap_dma(m->map);
+	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
+	int rc = walk_opts(y, m->dma, "dma", map_dma_opts, &dma, nodes);
+	if (rc)
+		return rc;
+	if (strcmp(dma.protocol, "superpage") != 0 && strcmp(dma.protocol, "edu") != 0)
+		return yfail(y, nodes[0],
+			     "dma.protocol: expected superpage (readout cards) or edu (QEMU's "
+			     "edu device), got \"%s\"",
+			     dma.protocol);
+	rdo_regmap_set_dma(m->map, &dma);
+	return 0;
+}
 
 static int visit_map(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
@@ -1070,9 +1096,12 @@ static int visit_map(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 	case 4:
 		m->serial = v;
 		return expect_kind(y, v, YAML_MAPPING_NODE, path);
-	default:
+	case 5:
 		m->banks = v;
 		return expect_kind(y, v, YAML_SEQUENCE_NODE, path);
+	default:
+		m->dma = v;
+		return expect_kind(y, v, YAML_MAPPING_NODE, path);
 	}
 }
 
@@ -1161,6 +1190,8 @@ struct rdo_regmap *rdo_config_load_regmap(const char *file, char *err, size_t er
 	}
 	if (rc == 0)
 		rc = load_checks(&y, &m);
+	if (rc == 0 && m.dma)
+		rc = load_map_dma(&y, &m);
 	yaml_document_delete(&y.doc);
 	if (rc)
 		rdo_regmap_destroy(&m.map);

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dma_proto.h"
 #include "events.h"
 #include "log.h"
 #include "pool.h"
@@ -19,70 +20,8 @@
 #include "sink.h"
 #include "util.h"
 
-#define MAX_DEPTH	1024u
 #define STALL_NS	2000000000ull
 #define HOUSEKEEPING_NS 100000000ull
-
-/* A register or field the protocol uses, resolved once from the map. */
-struct dreg {
-	bool present;
-	unsigned bar, width, lsb;
-	uint64_t off, mask; /* mask in register position; all ones of width for a register */
-};
-
-struct dma_link {
-	unsigned index;
-	struct {
-		struct dreg free_addr, free_push, compl_addr, ready, pages, dropped, dropped_bytes;
-	} reg;
-	struct rdo_superpage **posted; /* in the order posted, `depth` entries */
-	uint32_t posted_head, posted_tail;
-	struct rdo_dma_completion *ring;
-	uint64_t ring_bus;
-	uint32_t ready_seen;
-	uint64_t sequence;
-	uint64_t card_dropped; /* last read of the card's counter */
-	uint64_t last_pages, last_progress_ns;
-	/* For readers of the stats; written by the channel thread only. */
-	_Atomic uint64_t superpages, bytes, pages, pages_dropped, bytes_dropped;
-	_Atomic uint32_t in_card;
-	_Atomic bool up, stalled;
-};
-
-enum dma_cmd { CMD_NONE, CMD_START, CMD_STOP, CMD_RESET, CMD_QUIT };
-
-struct rdo_dma {
-	struct rdo_card *card;
-	struct rdo_dma_opts o;
-	struct rdo_events *events;
-	struct rdo_dma_buf mem, compl_mem;
-	struct rdo_pool *pool;
-	struct rdo_sink *sink[RDO_DMA_MAX_SINKS];
-	unsigned nsinks;
-	unsigned nlinks, depth;
-	unsigned share; /* superpages one link may hold in the card: a dead link cannot take all */
-	uint32_t link_mask;
-	struct dma_link link[RDO_DMA_MAX_LINKS];
-	struct dreg enable, irq_enable, running, page_size, irq_coalesce, irq_holdoff, fifo_depth,
-	    reset_dma, err_dma_fault, err_fifo_full, link_enable, link_status, overflows;
-	int irq_fd, cmd_fd, done_fd;
-	pthread_t thread;
-	/* Commands: the control thread writes cmd_run then cmd; the channel answers in cmd_rc. */
-	uint64_t cmd_run;
-	_Atomic int cmd;
-	int cmd_rc;
-	char cmd_err[256];
-	_Atomic uint64_t cmd_done;
-	uint64_t cmd_sent;
-	/* Owned by the channel thread, atomics for readers. */
-	_Atomic int state;
-	_Atomic uint64_t run, started_ns, errors, fifo_overflows, unclaimed;
-	uint64_t next_housekeeping_ns;
-	unsigned rr; /* the link to post to first */
-	/* The one lock: a diagnostic string, never taken on the data path. */
-	pthread_mutex_t error_lock;
-	char last_error[256];
-};
 
 void rdo_dma_opts_init(struct rdo_dma_opts *o)
 {
@@ -107,14 +46,13 @@ const char *rdo_dma_state_name(enum rdo_dma_state s)
 	return (unsigned)s < RDO_ARRAY_SIZE(names) ? names[s] : "unknown";
 }
 
-static uint64_t rd(struct rdo_dma *d, const struct dreg *r)
+uint64_t dma_rd(struct rdo_dma *d, const struct dreg *r)
 {
 	uint64_t v = d->card->ops->read(d->card, r->bar, r->off, r->width);
 	return (v & r->mask) >> r->lsb;
 }
 
-/* Write a register, or a field by read-modify-write of its register. */
-static void wr(struct rdo_dma *d, const struct dreg *r, uint64_t v)
+void dma_wr(struct rdo_dma *d, const struct dreg *r, uint64_t v)
 {
 	uint64_t reg = v << r->lsb;
 	if (r->mask != rdo_mask(r->width))
@@ -123,7 +61,7 @@ static void wr(struct rdo_dma *d, const struct dreg *r, uint64_t v)
 	d->card->ops->write(d->card, r->bar, r->off, r->width, reg & rdo_mask(r->width));
 }
 
-static uint64_t now_wall_ns(void)
+uint64_t dma_now_wall_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -139,11 +77,7 @@ static int set_state(struct rdo_dma *d, enum rdo_dma_state s)
 	return old;
 }
 
-static void note_error(struct rdo_dma *d, const char *kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Count an error, keep it as the last one, and raise it as an event. */
-static void note_error(struct rdo_dma *d, const char *kind, const char *fmt, ...)
+void dma_note_error(struct rdo_dma *d, const char *kind, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -157,37 +91,62 @@ static void note_error(struct rdo_dma *d, const char *kind, const char *fmt, ...
 	rdo_event(d->events, RDO_SEV_ERROR, kind, 0, "card %s: %s", d->card->name, msg);
 }
 
-/* The protocol broke: stop the engine where it is and wait for a reset. */
-static void protocol_error(struct rdo_dma *d, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void protocol_error(struct rdo_dma *d, const char *fmt, ...)
+void dma_protocol_error(struct rdo_dma *d, const char *fmt, ...)
 {
 	char msg[200];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	wr(d, &d->enable, 0);
-	note_error(d, "error", "DMA protocol error: %s; acquisition halted, reset to recover", msg);
+	d->proto->disable(d);
+	dma_note_error(d, "error", "DMA protocol error: %s; acquisition halted, reset to recover",
+		       msg);
 	set_state(d, RDO_DMA_ERROR);
 }
 
-/* Hand a filled superpage to every sink, then drop the channel's reference. */
-static void deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage *sp,
-		    const struct rdo_dma_completion *c)
+bool dma_link_can_post(struct rdo_dma *d, struct dma_link *l)
 {
-	if (c->flags & RDO_SP_DISCONTINUITY)
-		l->card_dropped = rd(d, &l->reg.dropped);
-	if (c->length == 0) { /* flushed before a page was written: nothing to deliver */
+	/* relaxed: our own flag, from housekeeping */
+	return (d->link_mask & (1u << l->index)) && l->posted_head - l->posted_tail < d->share &&
+	       atomic_load_explicit(&l->up, memory_order_relaxed);
+}
+
+static void note_in_card(struct dma_link *l)
+{
+	atomic_store_explicit(&l->in_card, l->posted_head - l->posted_tail,
+			      memory_order_relaxed); /* a level, for stats */
+}
+
+void dma_posted_push(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage *sp)
+{
+	l->posted[l->posted_head++ % d->depth] = sp;
+	note_in_card(l);
+}
+
+struct rdo_superpage *dma_posted_oldest(struct rdo_dma *d, struct dma_link *l)
+{
+	return l->posted_tail == l->posted_head ? NULL : l->posted[l->posted_tail % d->depth];
+}
+
+void dma_posted_pop(struct rdo_dma *d, struct dma_link *l)
+{
+	(void)d;
+	l->posted_tail++;
+	note_in_card(l);
+}
+
+void dma_deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage *sp, uint32_t length,
+		 uint32_t flags)
+{
+	if (length == 0) { /* flushed before a page was written: nothing to deliver */
 		rdo_pool_put(d->pool, sp);
 		return;
 	}
-	sp->size = c->length;
+	sp->size = length;
 	sp->link = l->index;
-	sp->flags = c->flags;
+	sp->flags = flags;
 	sp->sequence = l->sequence++;
-	sp->timestamp_ns = now_wall_ns();
+	sp->timestamp_ns = dma_now_wall_ns();
 	sp->card_pages_dropped = l->card_dropped;
 	sp->run = atomic_load_explicit(&d->run, memory_order_relaxed); /* ours */
 	/* relaxed: counters for the stats; the channel thread is their only writer */
@@ -195,7 +154,7 @@ static void deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage 
 			      atomic_load_explicit(&l->superpages, memory_order_relaxed) + 1,
 			      memory_order_relaxed);
 	atomic_store_explicit(&l->bytes,
-			      atomic_load_explicit(&l->bytes, memory_order_relaxed) + c->length,
+			      atomic_load_explicit(&l->bytes, memory_order_relaxed) + length,
 			      memory_order_relaxed);
 	bool taken = false;
 	for (unsigned i = 0; i < d->nsinks; i++)
@@ -205,86 +164,17 @@ static void deliver(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage 
 	rdo_pool_put(d->pool, sp);
 }
 
-/* Collect what the card has filled on every link; the number collected. */
-static unsigned collect(struct rdo_dma *d)
-{
-	unsigned n = 0;
-	for (unsigned i = 0; i < d->nlinks; i++) {
-		struct dma_link *l = &d->link[i];
-		if (!(d->link_mask & (1u << i)))
-			continue;
-		uint32_t ready = (uint32_t)rd(d, &l->reg.ready);
-		while (l->ready_seen != ready) {
-			if (l->posted_tail == l->posted_head) {
-				protocol_error(
-				    d, "link %u reports superpage %u filled, but none is posted", i,
-				    l->ready_seen);
-				return n;
-			}
-			struct rdo_dma_completion c = l->ring[l->ready_seen % d->depth];
-			struct rdo_superpage *sp = l->posted[l->posted_tail % d->depth];
-			if (c.bus != sp->bus || c.length > rdo_pool_superpage_size(d->pool)) {
-				protocol_error(
-				    d,
-				    "link %u: completion %u is for bus address 0x%llx, %u "
-				    "bytes; expected 0x%llx, at most %zu",
-				    i, l->ready_seen, (unsigned long long)c.bus, c.length,
-				    (unsigned long long)sp->bus, rdo_pool_superpage_size(d->pool));
-				return n;
-			}
-			l->posted_tail++;
-			l->ready_seen++;
-			atomic_store_explicit(&l->in_card, l->posted_head - l->posted_tail,
-					      memory_order_relaxed); /* a level, for stats */
-			deliver(d, l, sp, &c);
-			n++;
-		}
-	}
-	return n;
-}
-
-/* Post free superpages round-robin over the links until the pool or the FIFOs run out. */
-static void post_free(struct rdo_dma *d)
-{
-	size_t size = rdo_pool_superpage_size(d->pool);
-	for (bool posted = true; posted;) {
-		posted = false;
-		for (unsigned k = 0; k < d->nlinks; k++) {
-			unsigned i = (d->rr + k) % d->nlinks;
-			struct dma_link *l = &d->link[i];
-			/* relaxed: our own flag, from housekeeping */
-			if (!(d->link_mask & (1u << i)) ||
-			    l->posted_head - l->posted_tail >= d->share ||
-			    !atomic_load_explicit(&l->up, memory_order_relaxed))
-				continue;
-			struct rdo_superpage *sp = rdo_pool_get(d->pool);
-			if (!sp) {
-				d->rr = i;
-				return;
-			}
-			l->posted[l->posted_head % d->depth] = sp;
-			l->posted_head++;
-			wr(d, &l->reg.free_addr, sp->bus);
-			wr(d, &l->reg.free_push, size);
-			atomic_store_explicit(&l->in_card, l->posted_head - l->posted_tail,
-					      memory_order_relaxed); /* a level, for stats */
-			posted = true;
-		}
-	}
-}
-
 /* Reset the card's DMA engine and take back every superpage still posted. */
 static void dma_reset(struct rdo_dma *d)
 {
-	wr(d, &d->reset_dma, 1);
+	d->proto->reset(d);
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];
 		while (l->posted_tail != l->posted_head)
 			rdo_pool_put(d->pool, l->posted[l->posted_tail++ % d->depth]);
 		l->posted_head = l->posted_tail = 0;
-		l->ready_seen = 0;
 		l->card_dropped = 0;
-		atomic_store_explicit(&l->in_card, 0, memory_order_relaxed); /* a level */
+		note_in_card(l);
 	}
 }
 
@@ -296,22 +186,15 @@ static void housekeeping(struct rdo_dma *d, uint64_t now)
 	bool running = state == RDO_DMA_RUNNING;
 	/* Out of a run the card's counters are frozen at the run's end, until start or reset. */
 	bool counting = running || state == RDO_DMA_STOPPING;
-	uint64_t up = d->link_status.present ? rd(d, &d->link_status) : UINT64_MAX;
+	uint64_t up = d->proto->poll_card(d, counting);
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];
 		if (!(d->link_mask & (1u << i)))
 			continue;
 		bool is_up = up & (1ull << i);
-		uint64_t pages = l->last_pages;
-		if (counting) {
-			pages = rd(d, &l->reg.pages);
-			/* relaxed: counters for the stats */
-			atomic_store_explicit(&l->pages, pages, memory_order_relaxed);
-			atomic_store_explicit(&l->pages_dropped, rd(d, &l->reg.dropped),
-					      memory_order_relaxed);
-			atomic_store_explicit(&l->bytes_dropped, rd(d, &l->reg.dropped_bytes),
-					      memory_order_relaxed);
-		}
+		/* relaxed: the protocol stored it on this thread */
+		uint64_t pages = counting ? atomic_load_explicit(&l->pages, memory_order_relaxed)
+					  : l->last_pages;
 		/* relaxed: a flag for the stats and post_free; this thread is its only writer */
 		bool was_up = atomic_exchange_explicit(&l->up, is_up, memory_order_relaxed);
 		if (running && is_up != was_up)
@@ -329,26 +212,6 @@ static void housekeeping(struct rdo_dma *d, uint64_t now)
 					  : "card %s: link %u flows again",
 				  d->card->name, i);
 		atomic_store_explicit(&l->stalled, stalled, memory_order_relaxed);
-	}
-	if (d->overflows.present && counting) {
-		uint64_t n = rd(d, &d->overflows);
-		uint64_t old =
-		    atomic_exchange_explicit(&d->fifo_overflows, n, memory_order_relaxed);
-		if (n > old)
-			note_error(d, "fault",
-				   "the card's data FIFO overflowed (%llu times since start): "
-				   "pages lost at the source, counted per link",
-				   (unsigned long long)n);
-	}
-	if (d->err_dma_fault.present && rd(d, &d->err_dma_fault)) {
-		wr(d, &d->err_dma_fault, 1);
-		note_error(d, "error",
-			   "the card reported a DMA fault: a posted address is not DMA "
-			   "memory");
-	}
-	if (d->err_fifo_full.present && rd(d, &d->err_fifo_full)) {
-		wr(d, &d->err_fifo_full, 1);
-		note_error(d, "error", "a post to a full free FIFO was lost");
 	}
 }
 
@@ -381,15 +244,9 @@ static int cmd_start(struct rdo_dma *d)
 		return -EBUSY;
 	}
 	dma_reset(d);
-	wr(d, &d->page_size, d->o.page_size);
-	wr(d, &d->irq_coalesce, d->o.irq_coalesce);
-	wr(d, &d->irq_holdoff, d->o.irq_holdoff_us);
-	wr(d, &d->link_enable, d->link_mask);
 	uint64_t now = rdo_now_ns();
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];
-		memset(l->ring, 0, d->depth * sizeof(*l->ring));
-		wr(d, &l->reg.compl_addr, l->ring_bus);
 		l->sequence = 0;
 		l->last_pages = 0;
 		l->last_progress_ns = now;
@@ -400,9 +257,9 @@ static int cmd_start(struct rdo_dma *d)
 	/* relaxed: status values */
 	atomic_store_explicit(&d->run, d->cmd_run, memory_order_relaxed);
 	atomic_store_explicit(&d->started_ns, now, memory_order_relaxed);
-	post_free(d);
-	wr(d, &d->irq_enable, 1);
-	wr(d, &d->enable, 1);
+	d->proto->start(d);
+	if (d->card->ops->irq_done) /* INTx: whatever came between runs is acknowledged */
+		d->card->ops->irq_done(d->card);
 	set_state(d, RDO_DMA_RUNNING);
 	return 0;
 }
@@ -414,12 +271,12 @@ static int cmd_start(struct rdo_dma *d)
  */
 static int drain(struct rdo_dma *d, bool deliver_flushed, bool end_run)
 {
-	wr(d, &d->enable, 0);
+	d->proto->disable(d);
 	int rc = 0;
 	uint64_t deadline = rdo_now_ns() + 2000000000ull;
-	while (rd(d, &d->running)) {
+	while (d->proto->busy(d)) {
 		if (deliver_flushed)
-			collect(d);
+			d->proto->collect(d);
 		if (rdo_now_ns() > deadline) {
 			snprintf(d->cmd_err, sizeof(d->cmd_err),
 				 "the card did not stop its DMA within 2 s; reset it");
@@ -430,7 +287,7 @@ static int drain(struct rdo_dma *d, bool deliver_flushed, bool end_run)
 		nanosleep(&ts, NULL);
 	}
 	if (deliver_flushed)
-		collect(d);
+		d->proto->collect(d);
 	uint64_t run = atomic_load_explicit(&d->run, memory_order_relaxed); /* ours */
 	for (unsigned i = 0; end_run && i < d->nsinks; i++)
 		if (d->sink[i]->ops->run_end)
@@ -466,10 +323,6 @@ static int cmd_reset(struct rdo_dma *d)
 		set_state(d, RDO_DMA_STOPPING);
 	int rc = drain(d, st != RDO_DMA_ERROR, st != RDO_DMA_IDLE); /* idle: no run to end */
 	clear_counters(d);
-	if (d->err_dma_fault.present)
-		wr(d, &d->err_dma_fault, 1);
-	if (d->err_fifo_full.present)
-		wr(d, &d->err_fifo_full, 1);
 	pthread_mutex_lock(&d->error_lock);
 	d->last_error[0] = '\0';
 	pthread_mutex_unlock(&d->error_lock);
@@ -512,6 +365,7 @@ static void drain_fd(int fd)
 static void *dma_thread(void *arg)
 {
 	struct rdo_dma *d = arg;
+	bool irq_seen = false;
 	for (;;) {
 		/* acquire: the caller's cmd_run before its command */
 		int cmd = atomic_exchange_explicit(&d->cmd, CMD_NONE, memory_order_acquire);
@@ -523,11 +377,14 @@ static void *dma_thread(void *arg)
 			       RDO_DMA_RUNNING; /* ours */
 		unsigned got = 0;
 		if (running) {
-			got = collect(d);
+			got = d->proto->collect(d);
 			if (atomic_load_explicit(&d->state, memory_order_relaxed) ==
 			    RDO_DMA_RUNNING) /* ours: collect may have halted */
-				post_free(d);
+				d->proto->post(d);
 		}
+		if (irq_seen && d->card->ops->irq_done) /* acknowledged in the card by collect */
+			d->card->ops->irq_done(d->card);
+		irq_seen = false;
 		uint64_t now = rdo_now_ns();
 		if (now >= d->next_housekeeping_ns)
 			housekeeping(d, now);
@@ -538,8 +395,10 @@ static void *dma_thread(void *arg)
 		int n = poll(p, running ? 2 : 1, running ? 10 : 100);
 		if (n > 0 && (p[0].revents & POLLIN))
 			drain_fd(d->cmd_fd);
-		if (n > 0 && running && (p[1].revents & POLLIN))
+		if (n > 0 && running && (p[1].revents & POLLIN)) {
 			drain_fd(d->irq_fd);
+			irq_seen = true;
+		}
 	}
 }
 
@@ -638,12 +497,8 @@ void rdo_dma_stats(struct rdo_dma *d, struct rdo_dma_stats *st)
 	pthread_mutex_unlock(&d->error_lock);
 }
 
-/* Resolve `fmt` in the map; a missing name is an error when `required`. */
-static int resolve(struct rdo_dma *d, const struct rdo_regmap *map, struct dreg *r, bool required,
-		   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static int resolve(struct rdo_dma *d, const struct rdo_regmap *map, struct dreg *r, bool required,
-		   const char *fmt, ...)
+int dma_resolve(struct rdo_dma *d, const struct rdo_regmap *map, struct dreg *r, bool required,
+		const char *fmt, ...)
 {
 	char name[96], err[256];
 	va_list ap;
@@ -655,9 +510,9 @@ static int resolve(struct rdo_dma *d, const struct rdo_regmap *map, struct dreg 
 	if (rdo_regmap_resolve(map, name, &t, err, sizeof(err)) != 0 || !t.reg) {
 		if (!required)
 			return 0;
-		rdo_err("card %s: register map %s has no %s, which the DMA channel needs: load the "
-			"map of a card that speaks the superpage protocol",
-			d->card->name, rdo_regmap_source(map), name);
+		rdo_err("card %s: register map %s has no %s, which the %s DMA protocol needs: load "
+			"the map of a card that speaks it",
+			d->card->name, rdo_regmap_source(map), name, d->proto->name);
 		return -ENOENT;
 	}
 	if (rdo_card_check(d->card, t.bar, t.offset, t.width)) {
@@ -671,36 +526,6 @@ static int resolve(struct rdo_dma *d, const struct rdo_regmap *map, struct dreg 
 	r->mask = t.field ? rdo_field_mask(t.field) : rdo_mask(t.width);
 	r->lsb = t.field ? t.field->lsb : 0;
 	return 0;
-}
-
-static int resolve_all(struct rdo_dma *d, const struct rdo_regmap *map)
-{
-	int rc = resolve(d, map, &d->enable, true, "dma.control.enable") ||
-		 resolve(d, map, &d->irq_enable, true, "dma.control.irq_enable") ||
-		 resolve(d, map, &d->running, true, "dma.status.running") ||
-		 resolve(d, map, &d->page_size, true, "dma.page_size") ||
-		 resolve(d, map, &d->irq_coalesce, true, "dma.irq_coalesce") ||
-		 resolve(d, map, &d->irq_holdoff, true, "dma.irq_holdoff") ||
-		 resolve(d, map, &d->fifo_depth, true, "dma.fifo_depth") ||
-		 resolve(d, map, &d->reset_dma, true, "ctrl.reset.dma") ||
-		 resolve(d, map, &d->link_enable, true, "link.enable") ||
-		 resolve(d, map, &d->link_status, false, "link.status") ||
-		 resolve(d, map, &d->overflows, false, "dma.overflows") ||
-		 resolve(d, map, &d->err_dma_fault, false, "ctrl.errors.dma_fault") ||
-		 resolve(d, map, &d->err_fifo_full, false, "ctrl.errors.fifo_full");
-	for (unsigned i = 0; rc == 0 && i < d->nlinks; i++) {
-		struct dma_link *l = &d->link[i];
-		if (!(d->link_mask & (1u << i)))
-			continue;
-		rc = resolve(d, map, &l->reg.free_addr, true, "dma_link%u.free_addr", i) ||
-		     resolve(d, map, &l->reg.free_push, true, "dma_link%u.free_push", i) ||
-		     resolve(d, map, &l->reg.compl_addr, true, "dma_link%u.completion_addr", i) ||
-		     resolve(d, map, &l->reg.ready, true, "dma_link%u.ready_count", i) ||
-		     resolve(d, map, &l->reg.pages, true, "dma_link%u.pages", i) ||
-		     resolve(d, map, &l->reg.dropped, true, "dma_link%u.dropped", i) ||
-		     resolve(d, map, &l->reg.dropped_bytes, true, "dma_link%u.dropped_bytes", i);
-	}
-	return rc ? -ENOENT : 0;
 }
 
 static int check_opts(const struct rdo_card *card, const struct rdo_dma_opts *o)
@@ -731,6 +556,33 @@ static int check_opts(const struct rdo_card *card, const struct rdo_dma_opts *o)
 	return 0;
 }
 
+static const struct dma_proto *find_proto(const char *name)
+{
+	static const struct dma_proto *const protos[] = {&rdo_dma_superpage_proto,
+							 &rdo_dma_edu_proto};
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(protos); i++)
+		if (strcmp(protos[i]->name, name) == 0)
+			return protos[i];
+	return NULL;
+}
+
+/* Free what create made; every part may be missing. */
+static void free_channel(struct rdo_dma *d)
+{
+	if (d->cmd_fd >= 0)
+		close(d->cmd_fd);
+	if (d->done_fd >= 0)
+		close(d->done_fd);
+	rdo_pool_destroy(&d->pool);
+	if (d->proto)
+		d->proto->teardown(d);
+	rdo_card_dma_free(d->card, &d->mem);
+	for (unsigned i = 0; i < d->nlinks; i++)
+		free(d->link[i].posted);
+	pthread_mutex_destroy(&d->error_lock);
+	free(d);
+}
+
 struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *map,
 			       const struct rdo_dma_opts *o, struct rdo_events *events)
 {
@@ -741,6 +593,14 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 			card->name, card->ops->name);
 		return NULL;
 	}
+	const struct rdo_map_dma *profile = rdo_regmap_dma(map);
+	const struct dma_proto *proto = find_proto(profile->protocol);
+	if (!proto) {
+		rdo_err("card %s: register map %s names DMA protocol \"%s\", which this build does "
+			"not speak",
+			card->name, rdo_regmap_source(map), profile->protocol);
+		return NULL;
+	}
 	struct rdo_dma *d = calloc(1, sizeof(*d));
 	if (!d) {
 		rdo_err("card %s: out of memory for the DMA channel", card->name);
@@ -749,20 +609,20 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 	d->card = card;
 	d->o = *o;
 	d->events = events;
+	d->address_bits = profile->address_bits;
 	d->nlinks = card->links < RDO_DMA_MAX_LINKS ? card->links : RDO_DMA_MAX_LINKS;
 	d->link_mask = o->link_mask & (uint32_t)rdo_mask(d->nlinks);
 	d->cmd_fd = d->done_fd = -1;
 	pthread_mutex_init(&d->error_lock, NULL);
-	if (resolve_all(d, map))
+	size_t len = o->superpage_size * o->superpages;
+	if (rdo_card_dma_alloc(card, len, o->superpage_size, d->address_bits, &d->mem))
 		goto fail;
-	d->depth = (unsigned)rd(d, &d->fifo_depth);
-	/* A power of two, so that ring positions taken from 32-bit counters survive the wrap. */
-	if (d->depth == 0 || d->depth > MAX_DEPTH || (d->depth & (d->depth - 1))) {
-		rdo_err("card %s: dma.fifo_depth reads %u: expected a power of two up to %u; is "
-			"this the map of the card?",
-			card->name, d->depth, MAX_DEPTH);
+	d->pool = rdo_pool_create(&d->mem, o->superpage_size, o->superpages);
+	if (!d->pool)
 		goto fail;
-	}
+	d->proto = proto;
+	if (proto->setup(d, map))
+		goto fail;
 	unsigned enabled = (unsigned)__builtin_popcount(d->link_mask);
 	d->share = o->superpages / enabled;
 	if (d->share < 2)
@@ -775,20 +635,6 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 		if (!d->link[i].posted)
 			goto fail;
 	}
-	size_t len = o->superpage_size * o->superpages;
-	if (rdo_card_dma_alloc(card, len, &d->mem))
-		goto fail;
-	size_t ring_bytes = (size_t)d->depth * sizeof(struct rdo_dma_completion);
-	if (rdo_card_dma_alloc(card, ring_bytes * d->nlinks, &d->compl_mem))
-		goto fail;
-	for (unsigned i = 0; i < d->nlinks; i++) {
-		d->link[i].ring =
-		    (struct rdo_dma_completion *)((char *)d->compl_mem.va + i * ring_bytes);
-		d->link[i].ring_bus = d->compl_mem.bus + i * ring_bytes;
-	}
-	d->pool = rdo_pool_create(&d->mem, o->superpage_size, o->superpages);
-	if (!d->pool)
-		goto fail;
 	d->irq_fd = card->ops->irq_fd(card);
 	d->cmd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -802,23 +648,13 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 		goto fail;
 	}
 	pthread_setname_np(d->thread, "rdo-dma");
-	rdo_info("card %s: DMA channel: %u superpages of %zu KiB (%s memory), links 0x%x, "
-		 "page size %u, FIFO depth %u",
-		 card->name, o->superpages, o->superpage_size >> 10, d->mem.memory, d->link_mask,
-		 o->page_size, d->depth);
+	rdo_info("card %s: DMA channel (%s protocol): %u superpages of %zu KiB (%s memory), links "
+		 "0x%x, page size %u, depth %u",
+		 card->name, proto->name, o->superpages, o->superpage_size >> 10, d->mem.memory,
+		 d->link_mask, o->page_size, d->depth);
 	return d;
 fail:
-	if (d->cmd_fd >= 0)
-		close(d->cmd_fd);
-	if (d->done_fd >= 0)
-		close(d->done_fd);
-	rdo_pool_destroy(&d->pool);
-	rdo_card_dma_free(card, &d->compl_mem);
-	rdo_card_dma_free(card, &d->mem);
-	for (unsigned i = 0; i < d->nlinks; i++)
-		free(d->link[i].posted);
-	pthread_mutex_destroy(&d->error_lock);
-	free(d);
+	free_channel(d);
 	return NULL;
 }
 
@@ -830,18 +666,10 @@ void rdo_dma_destroy(struct rdo_dma **dma)
 	char err[256];
 	command(d, CMD_QUIT, 0, err, sizeof(err));
 	pthread_join(d->thread, NULL);
-	close(d->cmd_fd);
-	close(d->done_fd);
 	unsigned missing = rdo_pool_count(d->pool) - rdo_pool_free(d->pool);
 	if (missing)
 		rdo_err("card %s: %u superpages were not returned to the pool at shutdown",
 			d->card->name, missing);
-	rdo_pool_destroy(&d->pool);
-	rdo_card_dma_free(d->card, &d->compl_mem);
-	rdo_card_dma_free(d->card, &d->mem);
-	for (unsigned i = 0; i < d->nlinks; i++)
-		free(d->link[i].posted);
-	pthread_mutex_destroy(&d->error_lock);
-	free(d);
+	free_channel(d);
 	*dma = NULL;
 }

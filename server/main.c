@@ -289,6 +289,9 @@ int main(int argc, char **argv)
 		rdo_err("cannot watch SIGINT/SIGTERM: %s", strerror(errno));
 		goto out_map;
 	}
+	/* A real card's links are its firmware's: the map says; the emulator's are an option. */
+	if (strcmp(o.card.backend, "sim") != 0)
+		o.card.links = rdo_regmap_dma(map)->links;
 	struct rdo_card *card = rdo_card_open(&o.card);
 	if (!card)
 		goto out_signals;

@@ -1,7 +1,10 @@
+# The shim backend speaks driver-shim's ABI, from its uapi header.
+CPPFLAGS += -Idriver-shim/uapi
+
 # The daemon. Everything but main.c goes into a library that tests link too.
-SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c \
+SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c server/card_shim.c \
 	server/regmap.c server/config.c server/control.c server/page.c server/hostmem.c server/ring.c server/pool.c \
-	server/dma.c server/sink.c server/events.c server/zsock.c \
+	server/dma.c server/dma_superpage.c server/dma_edu.c server/sink.c server/events.c server/zsock.c \
 	server/live.c server/lossless.c server/status.c \
 	server/crc32c.c server/rdofile.c
 # The disk writer and its sink.

@@ -34,12 +34,22 @@ struct rdo_pool *rdo_pool_create(const struct rdo_dma_buf *mem, size_t size, uns
 		struct rdo_superpage *sp = &p->sp[i];
 		sp->pool = p;
 		sp->data = (char *)mem->va + (size_t)i * size;
-		sp->bus = mem->bus + (uint64_t)i * size;
+		if (rdo_dma_buf_bus(mem, (size_t)i * size, size, &sp->bus)) {
+			rdo_err("buffer pool: superpage %u is not in one segment of bus-contiguous "
+				"DMA memory",
+				i);
+			goto fail_ring;
+		}
 		sp->index = i;
 		atomic_init(&sp->refs, 0);
 		rdo_ring_push(&p->free, i);
 	}
 	return p;
+fail_ring:
+	rdo_ring_fini(&p->free);
+	free(p->sp);
+	free(p);
+	return NULL;
 fail_sp:
 	free(p->sp);
 fail_pool:

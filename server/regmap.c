@@ -25,6 +25,7 @@ struct rdo_regmap {
 	const struct rdo_reg *firmware_reg;
 	uint64_t fw_min, fw_max;
 	const struct rdo_reg *serial_reg;
+	struct rdo_map_dma dma;
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -51,6 +52,8 @@ struct rdo_regmap *rdo_regmap_create(const char *name, const char *source)
 		return NULL;
 	map->name = dup_or_empty(name);
 	map->source = dup_or_empty(source);
+	rdo_strlcpy(map->dma.protocol, "superpage", sizeof(map->dma.protocol));
+	map->dma.address_bits = 64;
 	if (!map->name || !map->source)
 		rdo_regmap_destroy(&map);
 	return map;
@@ -504,6 +507,16 @@ int rdo_regmap_set_firmware(struct rdo_regmap *map, const char *reg, uint64_t mi
 	map->fw_min = min;
 	map->fw_max = max;
 	return 0;
+}
+
+void rdo_regmap_set_dma(struct rdo_regmap *map, const struct rdo_map_dma *dma)
+{
+	map->dma = *dma;
+}
+
+const struct rdo_map_dma *rdo_regmap_dma(const struct rdo_regmap *map)
+{
+	return &map->dma;
 }
 
 const struct rdo_reg *rdo_regmap_identity(const struct rdo_regmap *map, uint64_t *value)

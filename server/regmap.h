@@ -118,6 +118,20 @@ int rdo_regmap_set_identity(struct rdo_regmap *map, const char *reg, uint64_t va
 			    size_t errlen);
 int rdo_regmap_set_firmware(struct rdo_regmap *map, const char *reg, uint64_t min, uint64_t max,
 			    char *err, size_t errlen);
+/*
+ * The DMA side of the card the map describes: the protocol its firmware
+ * speaks, its links, and how many address bits its DMA engine drives.
+ * Plain value; rdo_regmap_create() sets the defaults.
+ */
+struct rdo_map_dma {
+	char protocol[16];     /* "superpage" (default) or "edu" */
+	unsigned links;	       /* 1..32; 0: not said (the emulator's `links` option says) */
+	unsigned address_bits; /* 24..64, default 64 */
+};
+
+void rdo_regmap_set_dma(struct rdo_regmap *map, const struct rdo_map_dma *dma);
+const struct rdo_map_dma *rdo_regmap_dma(const struct rdo_regmap *map);
+
 /* The register holding the board serial number, for card info. */
 int rdo_regmap_set_serial(struct rdo_regmap *map, const char *reg, char *err, size_t errlen);
 /* NULL when the map declares none. */

@@ -429,9 +429,11 @@ int scenario_pool_sinks(const struct scenario_pool_opts *o, char *why, size_t le
 	    .hold_max = o->hold_max,
 	    .fail = {.why = why, .len = len},
 	};
-	struct rdo_dma_buf mem = {.bus = 0x40000000};
+	struct rdo_dma_seg seg = {.bus = 0x40000000};
+	struct rdo_dma_buf mem = {.nsegs = 1, .seg = &seg};
 	int rc = rdo_hostmem_alloc("pool scenario", o->superpage_size * o->superpages, &mem.va,
 				   &mem.len, &mem.memory);
+	seg.len = mem.len;
 	if (rc) {
 		snprintf(why, len, "pool scenario: no DMA memory: %s", strerror(-rc));
 		return -1;

@@ -417,15 +417,15 @@ static void host_init(struct host *h, struct rdo_card *card, unsigned link)
 	memset(h, 0, sizeof(*h));
 	h->card = card;
 	h->link = link;
-	cr_assert_eq(rdo_card_dma_alloc(card, (size_t)SP_SIZE * NSP, &h->mem), 0);
-	cr_assert_eq(rdo_card_dma_alloc(card, RING_BYTES, &h->ring), 0);
-	cr_assert_geq(h->mem.bus, SIM_BUS_BASE);
-	cr_assert_neq(h->mem.bus, h->ring.bus);
+	cr_assert_eq(rdo_card_dma_alloc(card, (size_t)SP_SIZE * NSP, SP_SIZE, 64, &h->mem), 0);
+	cr_assert_eq(rdo_card_dma_alloc(card, RING_BYTES, RING_BYTES, 64, &h->ring), 0);
+	cr_assert_geq(h->mem.seg[0].bus, SIM_BUS_BASE);
+	cr_assert_neq(h->mem.seg[0].bus, h->ring.seg[0].bus);
 	memset(h->mem.va, 0xee, (size_t)SP_SIZE * NSP);
 	memset(h->ring.va, 0, RING_BYTES);
 	h->desc = h->ring.va;
-	wr64(card, link_reg(link, SIM_LINK_COMPL_ADDR), h->ring.bus);
-	cr_assert_eq(rd(card, link_reg(link, SIM_LINK_COMPL_ADDR), 64), h->ring.bus);
+	wr64(card, link_reg(link, SIM_LINK_COMPL_ADDR), h->ring.seg[0].bus);
+	cr_assert_eq(rd(card, link_reg(link, SIM_LINK_COMPL_ADDR), 64), h->ring.seg[0].bus);
 	wr32(card, SIM_DMA_PAGE_SIZE, SLOT);
 	wr64(card, SIM_DMA_RATE, 0); /* the host sets the pace, unless a test sets a rate */
 	wr32(card, SIM_LINK_ENABLE, rd32(card, SIM_LINK_ENABLE) | (1u << link));
@@ -468,7 +468,7 @@ static void hosts_close(struct host *h0, struct host *h1)
 
 static uint64_t sp_bus(const struct host *h, unsigned i)
 {
-	return h->mem.bus + (uint64_t)i * SP_SIZE;
+	return h->mem.seg[0].bus + (uint64_t)i * SP_SIZE;
 }
 
 static unsigned char *sp_va(const struct host *h, unsigned i)
@@ -479,11 +479,11 @@ static unsigned char *sp_va(const struct host *h, unsigned i)
 /* The superpage whose bus address a descriptor names. */
 static unsigned char *bus_va(const struct host *h, uint64_t bus)
 {
-	cr_assert(bus >= h->mem.bus && bus < h->mem.bus + (uint64_t)SP_SIZE * NSP &&
-		      (bus - h->mem.bus) % SP_SIZE == 0,
+	cr_assert(bus >= h->mem.seg[0].bus && bus < h->mem.seg[0].bus + (uint64_t)SP_SIZE * NSP &&
+		      (bus - h->mem.seg[0].bus) % SP_SIZE == 0,
 		  "descriptor names bus address 0x%llx, not a posted superpage",
 		  (unsigned long long)bus);
-	return (unsigned char *)h->mem.va + (bus - h->mem.bus);
+	return (unsigned char *)h->mem.va + (bus - h->mem.seg[0].bus);
 }
 
 static void post_bus(struct rdo_card *card, unsigned link, uint64_t bus, uint32_t size)
@@ -816,8 +816,8 @@ Test(card_sim, dma_post_outside_dma_memory_faults_and_is_skipped)
 	struct rdo_card *card = host_open(&h, 1, 0);
 	wr32(card, SIM_CTRL_ERRORS, SIM_ERR_POWER_ON);
 	cr_assert_eq(rd32(card, SIM_CTRL_ERRORS), 0);
-	post_bus(card, 0, 0x1000, SP_SIZE);		    /* not DMA memory at all */
-	post_bus(card, 0, h.mem.bus, SP_SIZE * NSP + SLOT); /* runs past the region */
+	post_bus(card, 0, 0x1000, SP_SIZE);			   /* not DMA memory at all */
+	post_bus(card, 0, h.mem.seg[0].bus, SP_SIZE * NSP + SLOT); /* runs past the region */
 	post(&h, 4);
 	wr32(card, SIM_DMA_CONTROL, SIM_DMA_ENABLE);
 	wait_ready(&h, 1);

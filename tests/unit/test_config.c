@@ -454,8 +454,8 @@ Test(config, bad_endpoint)
 Test(config, bad_card)
 {
 	expect_config_error("card:\n  backend: pcie\n", 2, 12,
-			    "card.backend: expected \"sim\" (the backends of this build), got "
-			    "\"pcie\"");
+			    "card.backend: expected sim (the emulated card) or shim (a PCIe card "
+			    "through driver-shim), got \"pcie\"");
 	expect_config_error("card:\n  name: \"my card\"\n", 2, 9,
 			    "card.name: \"my card\" is not a valid card name");
 }
@@ -1056,4 +1056,44 @@ Test(config, remote_writer_errors)
 	expect_remote_writer_error("card: {}\n", 1, 1, "unknown key (expected one of: source");
 	expect_remote_writer_error("status_interval_s: -1\n", 1, 20, "expected an integer");
 	expect_remote_writer_error("log_level: loud\n", 1, 12, "expected err, warning");
+}
+
+/* The DMA side of a card, as its map says: the emulator's defaults, and edu's own. */
+Test(config, map_dma_profile)
+{
+	char err[512] = "";
+	struct rdo_regmap *map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
+	cr_assert_not_null(map, "%s", err);
+	const struct rdo_map_dma *dma = rdo_regmap_dma(map);
+	cr_assert_str_eq(dma->protocol, "superpage");
+	cr_assert_eq(dma->links, 0, "the emulator's links are its option");
+	cr_assert_eq(dma->address_bits, 64);
+	rdo_regmap_destroy(&map);
+	map = rdo_config_load_regmap(RDO_SOURCE_DIR "/config/regmaps/edu.yaml", err, sizeof(err));
+	cr_assert_not_null(map, "%s", err);
+	dma = rdo_regmap_dma(map);
+	cr_assert_str_eq(dma->protocol, "edu");
+	cr_assert_eq(dma->links, 1);
+	cr_assert_eq(dma->address_bits, 28, "edu masks DMA addresses to 28 bits");
+	struct rdo_target t;
+	cr_assert_eq(rdo_regmap_resolve(map, "dma.command.to_ram", &t, err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(t.offset, 0x98);
+	rdo_regmap_destroy(&map);
+}
+
+Test(config, bad_map_dma)
+{
+	expect_regmap_error(MAP_HEAD "      - { name: r, offset: 0x0 }\n"
+				     "dma: { protocol: pcie }\n",
+			    8, 18, "dma.protocol: expected superpage (readout cards) or edu");
+	expect_regmap_error(MAP_HEAD "      - { name: r, offset: 0x0 }\n"
+				     "dma: { address_bits: 12 }\n",
+			    8, 22, "dma.address_bits: 12 is too small (at least 24)");
+	expect_regmap_error(MAP_HEAD "      - { name: r, offset: 0x0 }\n"
+				     "dma: { lanes: 4 }\n",
+			    8, 8, "lanes");
+	expect_regmap_error(MAP_HEAD "      - { name: r, offset: 0x0 }\n"
+				     "dma: superpage\n",
+			    8, 6, "dma");
 }

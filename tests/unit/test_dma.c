@@ -564,12 +564,12 @@ Test(dma, protocol_error_until_reset)
 {
 	struct rdo_dma *dma = make_dma();
 	struct rdo_dma_buf stray;
-	cr_assert_eq(rdo_card_dma_alloc(card, SP_SIZE, &stray), 0);
+	cr_assert_eq(rdo_card_dma_alloc(card, SP_SIZE, SP_SIZE, 64, &stray), 0);
 	start(dma, 1);
 	/* Someone else posts to link 0 behind the channel's back: its completion matches nothing.
 	 */
 	uint64_t base = SIM_LINK_BASE + 0 * SIM_LINK_STRIDE;
-	cr_assert_eq(rdo_card_write(card, 0, base + SIM_LINK_FREE_ADDR, 64, stray.bus), 0);
+	cr_assert_eq(rdo_card_write(card, 0, base + SIM_LINK_FREE_ADDR, 64, stray.seg[0].bus), 0);
 	cr_assert_eq(rdo_card_write(card, 0, base + SIM_LINK_FREE_PUSH, 32, SP_SIZE), 0);
 	struct rdo_dma_stats st;
 	for (int i = 0; i < 500; i++) {

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -19,9 +20,11 @@ static struct rdo_pool *pool;
 /* DMA memory as a card backend would fill it: host memory at a made-up bus address. */
 static struct rdo_dma_buf dma_mem(size_t len)
 {
-	struct rdo_dma_buf m = {.bus = FAKE_BUS};
+	static struct rdo_dma_seg seg;
+	struct rdo_dma_buf m = {.nsegs = 1, .seg = &seg};
 	int rc = rdo_hostmem_alloc("test_pool", len, &m.va, &m.len, &m.memory);
 	cr_assert_eq(rc, 0, "rdo_hostmem_alloc(%zu): %s", len, strerror(-rc));
+	seg = (struct rdo_dma_seg){.off = 0, .len = m.len, .bus = FAKE_BUS};
 	return m;
 }
 
@@ -107,7 +110,7 @@ Test(pool, superpages_distinct_and_inside)
 		char *d = sp->data;
 		cr_assert(d >= base && d + SP_SIZE <= base + mem.len,
 			  "superpage %u outside the region", sp->index);
-		cr_assert_eq(sp->bus - mem.bus, (uint64_t)(d - base),
+		cr_assert_eq(sp->bus - mem.seg[0].bus, (uint64_t)(d - base),
 			     "superpage %u: bus and virtual offsets differ", sp->index);
 		cr_assert_eq(rdo_pool_at(pool, sp->index), sp);
 		/* Ranges [d, d + SP_SIZE) of two superpages must not overlap. */
@@ -120,6 +123,34 @@ Test(pool, superpages_distinct_and_inside)
 		}
 	}
 	cr_assert_null(rdo_pool_at(pool, SP_COUNT));
+}
+
+/* A backend's DMA memory in chunks at scattered bus addresses, as the shim gives it. */
+Test(pool, superpages_take_their_segments_bus_address)
+{
+	static char va[4 * SP_SIZE];
+	const struct rdo_dma_seg seg[] = {
+	    {.off = 0, .len = 2 * SP_SIZE, .bus = 0x100000},
+	    {.off = 2 * SP_SIZE, .len = 2 * SP_SIZE, .bus = 0x40000},
+	};
+	struct rdo_dma_buf m = {.va = va, .len = sizeof(va), .nsegs = 2, .seg = seg};
+	uint64_t bus;
+	cr_assert_eq(rdo_dma_buf_bus(&m, SP_SIZE, SP_SIZE, &bus), 0);
+	cr_assert_eq(bus, 0x100000 + SP_SIZE);
+	cr_assert_eq(rdo_dma_buf_bus(&m, 3 * SP_SIZE + 8, 8, &bus), 0);
+	cr_assert_eq(bus, 0x40000 + SP_SIZE + 8);
+	cr_assert_eq(rdo_dma_buf_bus(&m, SP_SIZE + 8, SP_SIZE, &bus), -ERANGE,
+		     "a range across two segments has no one bus address");
+	cr_assert_eq(rdo_dma_buf_bus(&m, 4 * SP_SIZE, 1, &bus), -ERANGE, "past the end");
+	struct rdo_pool *p = rdo_pool_create(&m, SP_SIZE, 4);
+	cr_assert_not_null(p);
+	const uint64_t want[] = {0x100000, 0x100000 + SP_SIZE, 0x40000, 0x40000 + SP_SIZE};
+	for (unsigned i = 0; i < 4; i++)
+		cr_assert_eq(rdo_pool_at(p, i)->bus, want[i], "superpage %u at 0x%llx", i,
+			     (unsigned long long)rdo_pool_at(p, i)->bus);
+	rdo_pool_destroy(&p);
+	/* Superpages of 1.5 segments would straddle one: refused. */
+	cr_assert_null(rdo_pool_create(&m, SP_SIZE + SP_SIZE / 2, 2));
 }
 
 Test(pool, put_after_get)

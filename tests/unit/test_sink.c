@@ -256,7 +256,8 @@ Test(sink, destroy_calls_the_backend_and_clears_the_pointer)
 Test(sink, squeue_release_all_returns_every_superpage)
 {
 	static char mem[4 * 4096] __attribute__((aligned(4096)));
-	struct rdo_dma_buf buf = {.va = mem, .len = sizeof(mem), .bus = 0x1000};
+	struct rdo_dma_seg seg = {.off = 0, .len = sizeof(mem), .bus = 0x1000};
+	struct rdo_dma_buf buf = {.va = mem, .len = sizeof(mem), .nsegs = 1, .seg = &seg};
 	struct rdo_pool *pool = rdo_pool_create(&buf, 4096, 4);
 	cr_assert_not_null(pool);
 	struct rdo_squeue q;
