@@ -1,7 +1,8 @@
 # readoutd: one Makefile, one module.mk fragment per folder.
 #
 #   make run     install what is missing, build, start readoutd on the emulated card
-#   make test    install what is missing, build, run every test
+#   make test    install what is missing, build, run every test (the kernel
+#                module's in a VM last: driver-shim/module.mk)
 #   make asan    the test suite under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make tsan    the test suite under ThreadSanitizer
 #   make bench   performance figures next to their baselines (not part of test)
@@ -41,6 +42,17 @@ include proto/module.mk
 include server/module.mk
 include clients/module.mk
 include tests/module.mk
+include driver-shim/module.mk
+
+# make test also runs shim-test (the kernel module and readoutd in a QEMU VM,
+# driver-shim/module.mk): as test's last prerequisite, so after every test
+# program is built and before tests/module.mk's recipe runs them. Plain builds
+# only: the sanitizer runs (make asan, make tsan) leave it out, as does
+# SHIM_TEST=no.
+SHIM_TEST ?= yes
+ifeq ($(SAN)$(SHIM_TEST),yes)
+test: shim-test
+endif
 
 binaries: $(BINARIES)
 
@@ -54,6 +66,9 @@ $(OBJ)/%.o: %.c | deps $(PROTO_H)
 # not root); a no-op once they are there.
 DEBS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
 	libyaml-dev libcriterion-dev libaio-dev libsodium-dev
+# make shim-test's: QEMU, the kernel it boots and its headers (the module is
+# built against them), sparse, cpio for the VM's initramfs (about 110 MB).
+DEBS += qemu-system-x86 linux-image-amd64 linux-headers-amd64 sparse cpio
 deps:
 	@missing=; for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
@@ -83,7 +98,7 @@ tsan:
 	TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
 		$(MAKE) SAN=tsan stress
 	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp $$TSAN_OPTIONS" \
-		$(MAKE) test TEST_DAEMON_DIR=$(abspath build/tsan/bin)
+		$(MAKE) test TEST_DAEMON_DIR=$(abspath build/tsan/bin) SHIM_TEST=no
 
 clean:
 	rm -rf build

@@ -114,6 +114,8 @@ static void next_page(struct rdo_dma *d)
 	struct edu_state *s = state(d);
 	if (!s->enabled || s->phase != EDU_IDLE || !dma_posted_oldest(d, &d->link[0]))
 		return;
+	if (dma_rd(d, &s->start)) /* edu ignores a command while it copies */
+		return;
 	uint32_t slot = d->o.page_size;
 	rdo_page_write(s->staging.va, 0, s->pages, slot,
 		       slot - (uint32_t)sizeof(struct rdo_page_header), dma_now_wall_ns());
@@ -192,12 +194,19 @@ static void edu_disable(struct rdo_dma *d)
 
 static bool edu_busy(struct rdo_dma *d)
 {
-	return state(d)->phase != EDU_IDLE;
+	struct edu_state *s = state(d);
+	if (s->phase == EDU_IDLE)
+		return false;
+	/* relaxed: ours. After a protocol error nothing collects: only the engine can be busy. */
+	if (atomic_load_explicit(&d->state, memory_order_relaxed) == RDO_DMA_ERROR)
+		return dma_rd(d, &s->start) != 0;
+	return true;
 }
 
 /*
  * edu cannot abort a transfer: the core calls this after busy() turned false
- * or its 2 s passed; the next transfer waits for the engine anyway.
+ * or its 2 s passed. A transfer still running then keeps the next one waiting
+ * (next_page), and the link shows stalled.
  */
 static void edu_reset(struct rdo_dma *d)
 {

@@ -14,6 +14,7 @@
 #include "card_sim.h"
 #include "config.h"
 #include "dma.h"
+#include "refusal.h"
 #include "events.h"
 #include "log.h"
 #include "page.h"
@@ -628,27 +629,11 @@ Test(dma, state_changes_are_events)
 	rdo_dma_destroy(&dma);
 }
 
-/* Capture what rdo_dma_create logs to stderr while it refuses `o` (and `m`). */
+/* rdo_dma_create must refuse `o` with map `m`, saying `needle`. */
 static void expect_refused(const struct rdo_regmap *m, const struct rdo_dma_opts *o,
 			   const char *needle)
 {
-	char path[] = "/tmp/rdo-test-dma-XXXXXX";
-	int fd = mkstemp(path);
-	cr_assert_geq(fd, 0);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
-	struct rdo_dma *dma = rdo_dma_create(card, m, o, NULL);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	char log[2048] = "";
-	ssize_t len = pread(fd, log, sizeof(log) - 1, 0);
-	close(fd);
-	unlink(path);
-	cr_assert_null(dma, "created despite: %s", needle);
-	cr_assert_gt(len, 0, "refused without a word");
-	cr_assert(strstr(log, needle), "the message \"%s\" lacks \"%s\"", log, needle);
+	expect_dma_refused(card, m, o, needle);
 }
 
 Test(dma, create_refuses_bad_opts)
