@@ -112,10 +112,11 @@ static int shim_dma_alloc(struct rdo_card *card, size_t len, size_t granule, uns
 {
 	struct shim_card *s = to_shim(card);
 	if (granule % SHIM_PAGE || granule > SHIM_CHUNK_MAX) {
-		rdo_err("card %s: DMA memory in pieces of %zu bytes: the shim gives bus-contiguous "
-			"chunks of whole 4 KiB pages up to 4 MiB; make dma.superpage_size a "
-			"multiple of 4 KiB, at most 4 MiB",
-			card->name, granule);
+		rdo_err(
+		    "card %s: DMA memory in pieces of %zu bytes that must stay bus-contiguous: "
+		    "the shim gives chunks of whole 4 KiB pages up to 4 MiB; for the pool, make "
+		    "dma.superpage_size a multiple of 4 KiB, at most 4 MiB",
+		    card->name, granule);
 		return -EINVAL;
 	}
 	if (s->address_bits == 0) {
@@ -325,6 +326,13 @@ static struct rdo_card *shim_open(const struct rdo_card_opts *o)
 		const struct rshim_bar *b = &s->info.bar[i];
 		if (!(b->flags & RSHIM_BAR_MEM) || b->size == 0)
 			continue;
+		if (b->size < SHIM_PAGE) {
+			rdo_warn(
+			    "card %s: BAR%u is %llu bytes, less than a page: the driver does not "
+			    "map it, so its registers are out of reach",
+			    o->name, i, (unsigned long long)b->size);
+			continue;
+		}
 		void *p = mmap(NULL, b->size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd,
 			       (off_t)RSHIM_MMAP_BAR(i));
 		if (p == MAP_FAILED) {

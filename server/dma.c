@@ -323,6 +323,8 @@ static int cmd_reset(struct rdo_dma *d)
 		set_state(d, RDO_DMA_STOPPING);
 	int rc = drain(d, st != RDO_DMA_ERROR, st != RDO_DMA_IDLE); /* idle: no run to end */
 	clear_counters(d);
+	if (d->proto->clear_errors)
+		d->proto->clear_errors(d);
 	pthread_mutex_lock(&d->error_lock);
 	d->last_error[0] = '\0';
 	pthread_mutex_unlock(&d->error_lock);

@@ -54,7 +54,10 @@ struct dma_proto {
 	    struct rdo_dma *d); /* after the thread is gone; also after a failed setup */
 	/* From reset: program the engine, post the first superpages, enable it. */
 	void (*start)(struct rdo_dma *d);
-	/* Deliver what the card has filled (dma_deliver); the number delivered. */
+	/*
+	 * Deliver what the card has filled (dma_deliver); the number delivered.
+	 * It leaves the card's interrupt acknowledged (INTx is unmasked after it).
+	 */
 	unsigned (*collect)(struct rdo_dma *d);
 	/* Post free superpages while the pool and the links' shares allow. */
 	void (*post)(struct rdo_dma *d);
@@ -62,9 +65,10 @@ struct dma_proto {
 	void (*disable)(struct rdo_dma *d);
 	/* True while the engine still flushes after disable. */
 	bool (*busy)(struct rdo_dma *d);
-	/* Reset the engine and clear its error flags; the core then takes back every posted
-	 * superpage. */
+	/* Reset the engine; the core then takes back every posted superpage. */
 	void (*reset)(struct rdo_dma *d);
+	/* Optional: clear the card's error flags (the reset command, after the last counters). */
+	void (*clear_errors)(struct rdo_dma *d);
 	/*
 	 * Read the card's per-link counters into the links' stats when
 	 * `counting`, raise the card's faults (dma_note_error); return the mask

@@ -84,15 +84,15 @@ static int sp_setup(struct rdo_dma *d, const struct rdo_regmap *map)
 			d->card->name, d->depth, MAX_DEPTH);
 		return -EINVAL;
 	}
+	/* One ring a link, each on its own pages: a backend allocates whole pages. */
 	size_t ring_bytes = (size_t)d->depth * sizeof(struct rdo_dma_completion);
-	if (rdo_card_dma_alloc(d->card, ring_bytes * d->nlinks, ring_bytes, d->address_bits,
-			       &s->compl_mem))
+	size_t stride = (ring_bytes + 4095) / 4096 * 4096;
+	if (rdo_card_dma_alloc(d->card, stride * d->nlinks, stride, d->address_bits, &s->compl_mem))
 		return -ENOMEM;
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		s->link[i].ring =
-		    (struct rdo_dma_completion *)((char *)s->compl_mem.va + i * ring_bytes);
-		if (rdo_dma_buf_bus(&s->compl_mem, i * ring_bytes, ring_bytes,
-				    &s->link[i].ring_bus))
+		    (struct rdo_dma_completion *)((char *)s->compl_mem.va + i * stride);
+		if (rdo_dma_buf_bus(&s->compl_mem, i * stride, ring_bytes, &s->link[i].ring_bus))
 			return -ERANGE; /* the backend keeps granules whole: cannot happen */
 	}
 	return 0;
@@ -142,6 +142,8 @@ static void sp_start(struct rdo_dma *d)
 	dma_wr(d, &s->link_enable, d->link_mask);
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct sp_link *l = &s->link[i];
+		if (!(d->link_mask & (1u << i)))
+			continue; /* its registers are not resolved */
 		memset(l->ring, 0, d->depth * sizeof(*l->ring));
 		dma_wr(d, &l->compl_addr, l->ring_bus);
 	}
@@ -206,6 +208,11 @@ static void sp_reset(struct rdo_dma *d)
 	dma_wr(d, &s->reset_dma, 1);
 	for (unsigned i = 0; i < d->nlinks; i++)
 		s->link[i].ready_seen = 0;
+}
+
+static void sp_clear_errors(struct rdo_dma *d)
+{
+	struct sp_state *s = state(d);
 	if (s->err_dma_fault.present)
 		dma_wr(d, &s->err_dma_fault, 1);
 	if (s->err_fifo_full.present)
@@ -215,6 +222,7 @@ static void sp_reset(struct rdo_dma *d)
 static uint64_t sp_poll_card(struct rdo_dma *d, bool counting)
 {
 	struct sp_state *s = state(d);
+	uint64_t up = s->link_status.present ? dma_rd(d, &s->link_status) : UINT64_MAX;
 	for (unsigned i = 0; counting && i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];
 		struct sp_link *pl = &s->link[i];
@@ -247,7 +255,7 @@ static uint64_t sp_poll_card(struct rdo_dma *d, bool counting)
 		dma_wr(d, &s->err_fifo_full, 1);
 		dma_note_error(d, "error", "a post to a full free FIFO was lost");
 	}
-	return s->link_status.present ? dma_rd(d, &s->link_status) : UINT64_MAX;
+	return up;
 }
 
 const struct dma_proto rdo_dma_superpage_proto = {
@@ -260,5 +268,6 @@ const struct dma_proto rdo_dma_superpage_proto = {
     .disable = sp_disable,
     .busy = sp_busy,
     .reset = sp_reset,
+    .clear_errors = sp_clear_errors,
     .poll_card = sp_poll_card,
 };

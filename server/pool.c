@@ -35,9 +35,10 @@ struct rdo_pool *rdo_pool_create(const struct rdo_dma_buf *mem, size_t size, uns
 		sp->pool = p;
 		sp->data = (char *)mem->va + (size_t)i * size;
 		if (rdo_dma_buf_bus(mem, (size_t)i * size, size, &sp->bus)) {
-			rdo_err("buffer pool: superpage %u is not in one segment of bus-contiguous "
-				"DMA memory",
-				i);
+			rdo_err("buffer pool: superpage %u of %zu bytes spans two bus-contiguous "
+				"chunks of the card's DMA memory: the card backend must keep "
+				"superpages whole (a bug: report it)",
+				i, size);
 			goto fail_ring;
 		}
 		sp->index = i;

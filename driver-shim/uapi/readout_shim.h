@@ -11,9 +11,20 @@
  * only then frees the owner's DMA buffers: a dying process never lets the
  * card write into freed memory.
  *
- * mmap offsets:
- *   RSHIM_MMAP_BAR(n)           BAR n, from its start, uncached; memory BARs only
- *   rshim_dma_chunk.mmap_offset one chunk of a DMA buffer (owner only), cached
+ * mmap offsets (MAP_SHARED only; whole pages):
+ *   RSHIM_MMAP_BAR(n) + k pages  BAR n from page k, uncached; memory BARs that
+ *                                are page-aligned and at least a page (a
+ *                                smaller one could share its page with
+ *                                another device's registers)
+ *   rshim_dma_chunk.mmap_offset  a chunk of a DMA buffer (owner only), cached,
+ *                                or a window of whole pages inside one chunk;
+ *                                not inherited across fork
+ *
+ * The DMA mask returns to the driver's default (64 bits) when the owner
+ * releases. MSI needs bus mastering on. With INTx, the driver masks the line
+ * on each interrupt; UNMASK after acknowledging in the device (while the
+ * device still asserts it, the line stays masked and the eventfd is
+ * signalled again).
  *
  * Every ioctl returns 0 or -1 with errno; the kernel log (dev_err) says why
  * when the reason is not obvious from errno.
