@@ -128,9 +128,8 @@ struct rdo_superpage *dma_posted_oldest(struct rdo_dma *d, struct dma_link *l)
 	return l->posted_tail == l->posted_head ? NULL : l->posted[l->posted_tail % d->depth];
 }
 
-void dma_posted_pop(struct rdo_dma *d, struct dma_link *l)
+void dma_posted_pop(struct dma_link *l)
 {
-	(void)d;
 	l->posted_tail++;
 	note_in_card(l);
 }
@@ -274,7 +273,7 @@ static int drain(struct rdo_dma *d, bool deliver_flushed, bool end_run)
 	d->proto->disable(d);
 	int rc = 0;
 	uint64_t deadline = rdo_now_ns() + 2000000000ull;
-	while (d->proto->busy(d)) {
+	while (d->proto->busy(d, deliver_flushed)) {
 		if (deliver_flushed)
 			d->proto->collect(d);
 		if (rdo_now_ns() > deadline) {
@@ -576,8 +575,9 @@ static void free_channel(struct rdo_dma *d)
 	if (d->done_fd >= 0)
 		close(d->done_fd);
 	rdo_pool_destroy(&d->pool);
-	if (d->proto)
+	if (d->proto_state)
 		d->proto->teardown(d);
+	free(d->proto_state);
 	rdo_card_dma_free(d->card, &d->mem);
 	for (unsigned i = 0; i < d->nlinks; i++)
 		free(d->link[i].posted);
@@ -623,6 +623,11 @@ struct rdo_dma *rdo_dma_create(struct rdo_card *card, const struct rdo_regmap *m
 	if (!d->pool)
 		goto fail;
 	d->proto = proto;
+	d->proto_state = calloc(1, proto->state_size);
+	if (!d->proto_state) {
+		rdo_err("card %s: out of memory for the %s DMA protocol", card->name, proto->name);
+		goto fail;
+	}
 	if (proto->setup(d, map))
 		goto fail;
 	unsigned enabled = (unsigned)__builtin_popcount(d->link_mask);

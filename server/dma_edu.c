@@ -18,7 +18,6 @@
  * device buffer's address and size are edu's own.
  */
 #include <errno.h>
-#include <stdlib.h>
 
 #include "dma_proto.h"
 #include "log.h"
@@ -53,12 +52,7 @@ static struct edu_state *state(struct rdo_dma *d)
 
 static int edu_setup(struct rdo_dma *d, const struct rdo_regmap *map)
 {
-	struct edu_state *s = calloc(1, sizeof(*s));
-	if (!s) {
-		rdo_err("card %s: out of memory for the DMA protocol", d->card->name);
-		return -ENOMEM;
-	}
-	d->proto_state = s;
+	struct edu_state *s = state(d);
 	if (d->o.page_size > EDU_TRANSFER_MAX) {
 		rdo_err("card %s: dma.page_size %u: the edu device copies at most %u bytes a "
 			"transfer; set dma.page_size to %u or less",
@@ -89,12 +83,7 @@ static int edu_setup(struct rdo_dma *d, const struct rdo_regmap *map)
 
 static void edu_teardown(struct rdo_dma *d)
 {
-	struct edu_state *s = state(d);
-	if (!s)
-		return;
-	rdo_card_dma_free(d->card, &s->staging);
-	free(s);
-	d->proto_state = NULL;
+	rdo_card_dma_free(d->card, &state(d)->staging);
 }
 
 /* Start one transfer: the command register is written whole, never read-modify-written. */
@@ -141,17 +130,15 @@ static void edu_start(struct rdo_dma *d)
 	edu_post(d);
 }
 
-/* Hand the oldest superpage on: full, or what a stop left in it. */
-static unsigned complete(struct rdo_dma *d, uint32_t flags)
+/* Hand the oldest superpage on, holding `fill` bytes: full, or what a stop left in it. */
+static void complete(struct rdo_dma *d, uint32_t flags)
 {
 	struct edu_state *s = state(d);
 	struct dma_link *l = &d->link[0];
 	struct rdo_superpage *sp = dma_posted_oldest(d, l);
-	dma_posted_pop(d, l);
-	uint32_t length = (uint32_t)s->fill;
+	dma_posted_pop(l);
+	dma_deliver(d, l, sp, (uint32_t)s->fill, flags);
 	s->fill = 0;
-	dma_deliver(d, l, sp, length, length ? flags : 0);
-	return length != 0;
 }
 
 static unsigned edu_collect(struct rdo_dma *d)
@@ -178,11 +165,15 @@ static unsigned edu_collect(struct rdo_dma *d)
 		s->pages++;
 		/* relaxed: a counter for the stats, stored on this thread */
 		atomic_store_explicit(&d->link[0].pages, s->pages, memory_order_relaxed);
-		if (s->fill + d->o.page_size > rdo_pool_superpage_size(d->pool))
-			n += complete(d, 0);
+		if (s->fill + d->o.page_size > rdo_pool_superpage_size(d->pool)) {
+			complete(d, 0);
+			n++;
+		}
 	}
-	if (!s->enabled && s->phase == EDU_IDLE && s->fill)
-		n += complete(d, RDO_SP_PARTIAL);
+	if (!s->enabled && s->phase == EDU_IDLE && s->fill) {
+		complete(d, RDO_SP_PARTIAL);
+		n++;
+	}
 	next_page(d);
 	return n;
 }
@@ -192,15 +183,13 @@ static void edu_disable(struct rdo_dma *d)
 	state(d)->enabled = false;
 }
 
-static bool edu_busy(struct rdo_dma *d)
+/* Without collect, nothing moves a transfer on: only the engine can be busy. */
+static bool edu_busy(struct rdo_dma *d, bool collecting)
 {
 	struct edu_state *s = state(d);
 	if (s->phase == EDU_IDLE)
 		return false;
-	/* relaxed: ours. After a protocol error nothing collects: only the engine can be busy. */
-	if (atomic_load_explicit(&d->state, memory_order_relaxed) == RDO_DMA_ERROR)
-		return dma_rd(d, &s->start) != 0;
-	return true;
+	return collecting || dma_rd(d, &s->start) != 0;
 }
 
 /*
@@ -228,6 +217,7 @@ static uint64_t edu_poll_card(struct rdo_dma *d, bool counting)
 
 const struct dma_proto rdo_dma_edu_proto = {
     .name = "edu",
+    .state_size = sizeof(struct edu_state),
     .setup = edu_setup,
     .teardown = edu_teardown,
     .start = edu_start,

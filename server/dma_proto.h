@@ -44,14 +44,16 @@ struct dma_link {
 
 struct dma_proto {
 	const char *name;
+	/* The size of d->proto_state: zeroed by the core before setup, freed after teardown. */
+	size_t state_size;
 	/*
 	 * Resolve the registers in `map`, set d->depth (a power of two: the most
 	 * superpages one link holds) and allocate what else the protocol needs.
 	 * 0 or -errno, logged. Runs before the channel thread exists.
 	 */
 	int (*setup)(struct rdo_dma *d, const struct rdo_regmap *map);
-	void (*teardown)(
-	    struct rdo_dma *d); /* after the thread is gone; also after a failed setup */
+	/* Free what setup allocated; after the thread is gone, also after a failed setup. */
+	void (*teardown)(struct rdo_dma *d);
 	/* From reset: program the engine, post the first superpages, enable it. */
 	void (*start)(struct rdo_dma *d);
 	/*
@@ -63,8 +65,11 @@ struct dma_proto {
 	void (*post)(struct rdo_dma *d);
 	/* Stop taking new data; what is partly filled is flushed to collect. */
 	void (*disable)(struct rdo_dma *d);
-	/* True while the engine still flushes after disable. */
-	bool (*busy)(struct rdo_dma *d);
+	/*
+	 * True while the engine still flushes after disable; `collecting`: the
+	 * core calls collect meanwhile (false after a protocol error).
+	 */
+	bool (*busy)(struct rdo_dma *d, bool collecting);
 	/* Reset the engine; the core then takes back every posted superpage. */
 	void (*reset)(struct rdo_dma *d);
 	/* Optional: clear the card's error flags (the reset command, after the last counters). */
@@ -136,7 +141,7 @@ void dma_protocol_error(struct rdo_dma *d, const char *fmt, ...)
 bool dma_link_can_post(struct rdo_dma *d, struct dma_link *l);
 void dma_posted_push(struct rdo_dma *d, struct dma_link *l, struct rdo_superpage *sp);
 struct rdo_superpage *dma_posted_oldest(struct rdo_dma *d, struct dma_link *l); /* NULL: none */
-void dma_posted_pop(struct rdo_dma *d, struct dma_link *l);
+void dma_posted_pop(struct dma_link *l);
 
 /*
  * A superpage the card filled: `length` bytes (0: flushed empty, straight

@@ -8,7 +8,6 @@
  * this protocol needs only its map.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "dma_proto.h"
@@ -68,12 +67,7 @@ static int resolve_all(struct rdo_dma *d, struct sp_state *s, const struct rdo_r
 
 static int sp_setup(struct rdo_dma *d, const struct rdo_regmap *map)
 {
-	struct sp_state *s = calloc(1, sizeof(*s));
-	if (!s) {
-		rdo_err("card %s: out of memory for the DMA protocol", d->card->name);
-		return -ENOMEM;
-	}
-	d->proto_state = s;
+	struct sp_state *s = state(d);
 	if (resolve_all(d, s, map))
 		return -ENOENT;
 	d->depth = (unsigned)dma_rd(d, &s->fifo_depth);
@@ -100,12 +94,7 @@ static int sp_setup(struct rdo_dma *d, const struct rdo_regmap *map)
 
 static void sp_teardown(struct rdo_dma *d)
 {
-	struct sp_state *s = state(d);
-	if (!s)
-		return;
-	rdo_card_dma_free(d->card, &s->compl_mem);
-	free(s);
-	d->proto_state = NULL;
+	rdo_card_dma_free(d->card, &state(d)->compl_mem);
 }
 
 /* Post free superpages round-robin over the links until the pool or the FIFOs run out. */
@@ -181,7 +170,7 @@ static unsigned sp_collect(struct rdo_dma *d)
 				    (unsigned long long)sp->bus, rdo_pool_superpage_size(d->pool));
 				return n;
 			}
-			dma_posted_pop(d, l);
+			dma_posted_pop(l);
 			pl->ready_seen++;
 			if (c.flags & RDO_SP_DISCONTINUITY)
 				l->card_dropped = dma_rd(d, &pl->dropped);
@@ -197,8 +186,9 @@ static void sp_disable(struct rdo_dma *d)
 	dma_wr(d, &state(d)->enable, 0);
 }
 
-static bool sp_busy(struct rdo_dma *d)
+static bool sp_busy(struct rdo_dma *d, bool collecting)
 {
+	(void)collecting; /* the engine says whether it still flushes */
 	return dma_rd(d, &state(d)->running);
 }
 
@@ -260,6 +250,7 @@ static uint64_t sp_poll_card(struct rdo_dma *d, bool counting)
 
 const struct dma_proto rdo_dma_superpage_proto = {
     .name = "superpage",
+    .state_size = sizeof(struct sp_state),
     .setup = sp_setup,
     .teardown = sp_teardown,
     .start = sp_start,

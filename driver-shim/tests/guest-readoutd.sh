@@ -84,6 +84,12 @@ start_readoutd
 grep -q "through driver-shim ABI" $log || fail "readoutd did not report the shim backend"
 grep -q "DMA channel (edu protocol)" $log || fail "readoutd did not start the edu protocol"
 
+step "a second readoutd on the card is refused, naming the owner"
+rc=0
+"$bin/readoutd" -c $cfg -b ipc:///tmp/readoutd-edu-2.ctl 2>/tmp/second.log || rc=$?
+[ $rc = 1 ] || fail "a second readoutd exited $rc, expected 1"
+grep -q "is owned by pid $pid" /tmp/second.log || fail "the refusal does not name pid $pid: $(cat /tmp/second.log)"
+
 step "registers through the control socket"
 id=$(rctl reg read id.identity) || fail "reg read id.identity"
 echo "$id" | grep -q 0x010000ed || fail "identity reads '$id', expected 0x010000ed"

@@ -59,6 +59,27 @@ Test(startup, missing_register_map)
 		       "/nonexistent/map.yaml: cannot open");
 }
 
+/* The shim backend: what an operator gets wrong before the driver is even asked. */
+Test(startup, shim_backend_refusals_say_what_to_do)
+{
+	expect_refusal("card:\n"
+		       "  backend: shim\n"
+		       "  address: \"00:04.0\"\n"
+		       "  regmap: @MAP@/edu.yaml\n",
+		       "card.address \"00:04.0\" is not a PCI address: expected DDDD:BB:DD.F");
+	expect_refusal("card:\n"
+		       "  backend: shim\n"
+		       "  address: \"0000:00:1f.7\"\n"
+		       "  regmap: @MAP@/edu.yaml\n",
+		       "no /dev/readout/0000:00:1f.7: load driver-shim for the card");
+	expect_refusal("card:\n"
+		       "  backend: shim\n"
+		       "  address: \"0000:00:1f.7\"\n"
+		       "  regmap: @MAP@/rdo-sim.yaml\n",
+		       "the register map does not say how many links the card has: add dma: "
+		       "{links: N}");
+}
+
 /* Write a register map into the daemon's folder-to-be and point the config at it. */
 static void expect_map_refusal(const char *map, const char *why)
 {
