@@ -15,7 +15,7 @@ BUILD ?= build/$(SAN)
 endif
 
 CC ?= gcc
-PKGS := libzmq libprotobuf-c yaml-0.1 libsodium
+PKGS := libzmq libprotobuf-c yaml-0.1 libsodium libsystemd libmicrohttpd
 CPPFLAGS += -D_GNU_SOURCE -Iserver -Iclients -I$(BUILD)/gen
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer
@@ -43,6 +43,7 @@ include server/module.mk
 include clients/module.mk
 include tests/module.mk
 include driver-shim/module.mk
+include config/module.mk
 
 # make test also runs shim-test (the kernel module and readoutd in a QEMU VM,
 # driver-shim/module.mk): as test's last prerequisite, so after every test
@@ -66,6 +67,9 @@ $(OBJ)/%.o: %.c | deps $(PROTO_H)
 # not root); a no-op once they are there.
 DEBS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-compiler \
 	libyaml-dev libcriterion-dev libaio-dev libsodium-dev
+# The service: sd_notify (libsystemd), the metrics endpoint (libmicrohttpd),
+# systemd-analyze for the unit's check.
+DEBS += libsystemd-dev libmicrohttpd-dev systemd
 # make shim-test's: QEMU, the kernel it boots and its headers (the module is
 # built against them), sparse, cpio for the VM's initramfs (about 110 MB).
 DEBS += qemu-system-x86 linux-image-amd64 linux-headers-amd64 sparse cpio

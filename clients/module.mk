@@ -1,7 +1,7 @@
 # readoutctl and the client library the consumers share.
 CLIENT_SRCS := clients/rdoclient.c clients/json.c clients/rdodata.c clients/verify.c
 CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ) $(OBJ)/server/util.o \
-	$(OBJ)/server/page.o $(OBJ)/server/crc32c.o $(OBJ)/server/rdofile.o
+	$(OBJ)/server/page.o $(OBJ)/server/crc32c.o $(OBJ)/server/rdofile.o $(OBJ)/server/keys.o
 CLIENT_LIB := $(BUILD)/lib/librdoclient.a
 
 $(CLIENT_LIB): $(CLIENT_OBJS)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "keys.h"
 #include "readout.pb-c.h"
 #include "util.h"
 
@@ -150,6 +151,12 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
 	/* Live: a lagging consumer should make the server drop (and count), not queue here. */
 	if (d->mode == RDO_DATA_LIVE)
 		zmq_setsockopt(d->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	int rc = rdo_client_keys_apply(o->keys, d->sock);
+	if (rc) {
+		snprintf(err, errlen, "cannot set the CURVE keys on the socket: %s",
+			 zmq_strerror(-rc));
+		goto fail;
+	}
 	if (zmq_connect(d->sock, ep) != 0) {
 		snprintf(err, errlen,
 			 "cannot connect to \"%s\": %s (expected tcp://HOST:PORT or "
@@ -166,7 +173,7 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
 		}
 	} else {
 		/* Queued by ZeroMQ until the connection is up. */
-		int rc = send_hello(d, o->name && o->name[0] ? o->name : "rdodata");
+		rc = send_hello(d, o->name && o->name[0] ? o->name : "rdodata");
 		if (rc) {
 			snprintf(err, errlen, "cannot send hello to \"%s\": %s", ep,
 				 zmq_strerror(-rc));

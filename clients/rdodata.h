@@ -61,6 +61,8 @@
 
 enum rdo_data_mode { RDO_DATA_LIVE, RDO_DATA_LOSSLESS };
 
+struct rdo_client_keys; /* keys.h */
+
 /* What the consumer asks for. Plain value; rdo_data_opts_init() fills the defaults. */
 struct rdo_data_opts {
 	enum rdo_data_mode mode; /* default live */
@@ -71,6 +73,9 @@ struct rdo_data_opts {
 	const char *name; /* lossless: shown in the server log (63 characters); default "rdodata" */
 	unsigned silence_ms; /* lossless: a server silent this long has gone; default 5000 */
 	bool run_ends;	     /* lossless: wait returns RDO_DATA_RUN_END when a run stops */
+	/* CURVE keys (keys.h), set on the socket at open and not kept; NULL (default) or
+	 * disabled: plain. A server that refuses them shows as silence, as an absent one. */
+	const struct rdo_client_keys *keys;
 };
 
 void rdo_data_opts_init(struct rdo_data_opts *o);

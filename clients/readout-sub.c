@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "keys.h"
 #include "rdodata.h"
 #include "util.h"
 #include "verify.h"
@@ -24,9 +25,13 @@
 /* Problem lines printed per second at most; the rest are counted. */
 #define PROBLEM_LINES 10
 
+/* Long options without a short form. */
+enum { OPT_CARD = 256, OPT_SERVER_KEY, OPT_KEY };
+
 static const char usage_text[] =
-    "usage: readout-sub [-e ENDPOINT] [--lossless] [--topic T] [--count N] [--seconds S]\n"
-    "                   [--check] [--json] [--credits N] [--timeout S] [--quiet] [-h]\n"
+    "usage: readout-sub [-e ENDPOINT] [--lossless] [--card NAME] [--topic T] [--count N]\n"
+    "                   [--seconds S] [--check] [--json] [--credits N] [--timeout S]\n"
+    "                   [--server-key KEY|FILE --key FILE] [--quiet] [-h]\n"
     "\n"
     "Receive superpages from readoutd's live stream (or, with --lossless, its lossless\n"
     "stream), check every DMA page header and the continuity of sequence numbers and\n"
@@ -39,6 +44,9 @@ static const char usage_text[] =
     "                           $READOUTD_LOSSLESS, else " RDO_DATA_LOSSLESS_ENDPOINT ")\n"
     "  -l, --lossless           consume the lossless stream (credit flow control: the\n"
     "                           server holds superpages until this consumer takes them)\n"
+    "      --card NAME          one card of a readoutd with several: live, its topic\n"
+    "                           \"NAME/\" (a --topic must be one of its links); lossless,\n"
+    "                           refuse a stream that is another card's\n"
     "  -T, --topic T            live only: \"\" everything (default), \"CARD/\" one card,\n"
     "                           \"CARD/LL\" one link (\"sim0/03\")\n"
     "  -n, --count N            stop after N superpages\n"
@@ -51,8 +59,17 @@ static const char usage_text[] =
     "                           default 8\n"
     "  -t, --timeout S          give up when no superpage came within S seconds of\n"
     "                           starting (default 5)\n"
+    "      --server-key KEY     talk CURVE: readoutd's public key, as 40 Z85\n"
+    "                           characters or a key file holding it (its .pub);\n"
+    "                           default $RDO_SERVER_KEY. Needs --key\n"
+    "      --key FILE           your key pair file (readoutctl keygen makes one; mode\n"
+    "                           0600), authorised at readoutd as monitor or operator;\n"
+    "                           default $RDO_CLIENT_KEY\n"
     "  -q, --quiet              no per-second lines\n"
     "  -h, --help               this text\n"
+    "\n"
+    "A readoutd bound to a non-loopback address speaks CURVE only; one that refuses\n"
+    "the key sends nothing, as if it were not there (exit status 3).\n"
     "\n"
     "It stops after --count superpages, after --seconds, when the server ends the\n"
     "lossless stream, or on Ctrl-C (SIGINT) or SIGTERM.\n"
@@ -63,8 +80,9 @@ static const char usage_text[] =
     "drops), corrupt pages.\n"
     "\n"
     "JSON summary keys: mode, endpoint, topic, payload_checked, ended_by (count,\n"
-    "seconds, end, signal, silence, timeout, refused, error), seconds, superpages, pages,\n"
-    "bytes (payload bytes), rate_bytes and rate_superpages (per second, over the run),\n"
+    "seconds, end, signal, silence, timeout, refused, card, error), seconds,\n"
+    "superpages, pages, bytes (payload bytes), rate_bytes and rate_superpages (per second, over "
+    "the run),\n"
     "sequence_gaps (superpages missing from the per-link sequences), gaps_counted (of\n"
     "those, counted by the server as dropped by its live sink), unexplained_gaps (the\n"
     "rest: lost), sink_dropped (superpages of any link the server's sink dropped while\n"
@@ -82,12 +100,15 @@ static const char usage_text[] =
     "in any mode; in lossless mode also any sequence gap or page the card dropped; in\n"
     "live mode superpages dropped and counted by the server or the card are reported\n"
     "but are not an error), 2 usage error, 3 no data at all or no server within the\n"
-    "timeout.\n";
+    "timeout, or (--card) the lossless stream is another card's.\n";
 
 struct sub_opts {
 	struct rdo_data_opts data;
-	uint64_t count; /* 0: no limit */
-	double seconds; /* 0: no limit */
+	struct rdo_client_keys keys;		/* data.keys points here */
+	const char *card;			/* --card; NULL: any */
+	char card_topic[RDO_DATA_CARD_MAX + 2]; /* live with --card: "CARD/" */
+	uint64_t count;				/* 0: no limit */
+	double seconds;				/* 0: no limit */
 	double timeout;
 	bool check, json, quiet;
 };
@@ -131,14 +152,23 @@ static int parse_seconds(const char *opt, const char *arg, double *out)
 static int parse_args(int argc, char **argv, struct sub_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"endpoint", required_argument, NULL, 'e'}, {"lossless", no_argument, NULL, 'l'},
-	    {"topic", required_argument, NULL, 'T'},	{"count", required_argument, NULL, 'n'},
-	    {"seconds", required_argument, NULL, 's'},	{"check", no_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},		{"credits", required_argument, NULL, 'C'},
-	    {"timeout", required_argument, NULL, 't'},	{"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
+	    {"endpoint", required_argument, NULL, 'e'},
+	    {"lossless", no_argument, NULL, 'l'},
+	    {"topic", required_argument, NULL, 'T'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"check", no_argument, NULL, 'c'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"credits", required_argument, NULL, 'C'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"card", required_argument, NULL, OPT_CARD},
+	    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {NULL, 0, NULL, 0},
 	};
-	const char *endpoint = NULL, *topic = NULL;
+	const char *endpoint = NULL, *topic = NULL, *server_key = NULL, *key_file = NULL;
 	uint64_t credits;
 	int opt, rc;
 	while ((opt = getopt_long(argc, argv, "e:lT:n:s:cjC:t:qh", longopts, NULL)) != -1) {
@@ -182,6 +212,18 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		case 'q':
 			o->quiet = true;
 			break;
+		case OPT_CARD:
+			if (!optarg[0] || strchr(optarg, '/'))
+				return usage_error("--card: expected a card name, got \"%s\"",
+						   optarg);
+			o->card = optarg;
+			break;
+		case OPT_SERVER_KEY:
+			server_key = optarg;
+			break;
+		case OPT_KEY:
+			key_file = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -197,6 +239,28 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		return usage_error("--topic%s selects from the live stream; the lossless stream "
 				   "has no topics",
 				   "");
+	char *card_topic = o->card_topic;
+	if (o->card && !lossless) {
+		size_t n = strlen(o->card);
+		if (n + 2 > sizeof(o->card_topic))
+			return usage_error("--card: \"%s\" is too long", o->card);
+		snprintf(card_topic, sizeof(o->card_topic), "%s/", o->card);
+		if (topic && strncmp(topic, card_topic, n + 1) != 0) {
+			fprintf(stderr,
+				"readout-sub: --topic \"%s\" is not card %s's: its topics are "
+				"\"%s\" and \"%sLL\" (readout-sub --help)\n",
+				topic, o->card, card_topic, card_topic);
+			return EXIT_USAGE;
+		}
+		if (!topic)
+			topic = card_topic;
+	}
+	char err[1024];
+	if (rdo_client_keys_init(&o->keys, server_key, key_file, err, sizeof(err))) {
+		fprintf(stderr, "readout-sub: %s (readout-sub --help)\n", err);
+		return EXIT_USAGE;
+	}
+	o->data.keys = &o->keys;
 	if (!endpoint || !endpoint[0])
 		endpoint = getenv(lossless ? "READOUTD_LOSSLESS" : "READOUTD_LIVE");
 	if (!endpoint || !endpoint[0])
@@ -401,19 +465,43 @@ static void explain_no_data(const struct sub_opts *o, struct rdo_data *d)
 		fprintf(
 		    stderr,
 		    "readout-sub: no superpage from %s (topic \"%s\") within %.1f s: is readoutd "
-		    "running there and acquiring? (readoutctl status; readoutctl start)\n",
+		    "running there and acquiring? (readoutctl status; readoutctl start) And if it "
+		    "needs CURVE, is your key authorised (--server-key, --key)?\n",
 		    ep, o->data.topic, o->timeout);
 	else if (!st.welcomed)
 		fprintf(stderr,
 			"readout-sub: no answer from %s within %.1f s: is readoutd running there "
 			"with its lossless stream enabled? (start it: systemctl start readoutd, or "
-			"make run in a source tree)\n",
+			"make run in a source tree) And if it needs CURVE, is your key authorised "
+			"(--server-key, --key)?\n",
 			ep, o->timeout);
 	else
 		fprintf(stderr,
 			"readout-sub: connected to %s (card %s), but no superpage came within %.1f "
 			"s: is the acquisition running? (readoutctl status; readoutctl start)\n",
 			ep, st.card, o->timeout);
+}
+
+/*
+ * --card on the lossless stream, which has no topics: once welcomed, is it
+ * that card's? Says why on stderr when it is not.
+ */
+static bool wrong_card(const struct sub_opts *o, struct rdo_data *d, bool *checked)
+{
+	if (*checked || o->data.mode != RDO_DATA_LOSSLESS)
+		return false;
+	struct rdo_data_stats st;
+	rdo_data_stats(d, &st);
+	if (!st.welcomed)
+		return false;
+	*checked = true;
+	if (strcmp(st.card, o->card) == 0)
+		return false;
+	fprintf(stderr,
+		"readout-sub: the lossless stream at %s is card %s's, not %s's: point -e at card "
+		"%s's lossless endpoint (readoutd's config lists them)\n",
+		rdo_data_endpoint(d), st.card, o->card, o->card);
+	return true;
 }
 
 /*
@@ -426,6 +514,7 @@ static void run(const struct sub_opts *o, struct rdo_data *d, struct rdo_verify 
 	FILE *out = o->json ? stderr : stdout;
 	struct rdo_verify_counts last = {0};
 	uint64_t start = rdo_now_ns(), tick = start, received = 0;
+	bool card_checked = false;
 	r->ended_by = "error";
 	for (;;) {
 		uint64_t now = rdo_now_ns();
@@ -455,6 +544,13 @@ static void run(const struct sub_opts *o, struct rdo_data *d, struct rdo_verify 
 		}
 		struct rdo_data_view sp;
 		int rc = rdo_data_wait(d, &sp, 100);
+		if (o->card && wrong_card(o, d, &card_checked)) {
+			if (rc == 0)
+				rdo_data_ack(d, &sp);
+			r->ended_by = "card";
+			r->status = EXIT_NO_DATA;
+			break;
+		}
 		if (rc == 0) {
 			received++;
 			rdo_verify_superpage(v, &sp, rdo_now_ns());
@@ -508,6 +604,7 @@ int main(int argc, char **argv)
 
 	char err[512];
 	struct rdo_data *d = rdo_data_open(&o.data, err, sizeof(err));
+	explicit_bzero(&o.keys, sizeof(o.keys)); /* on the socket now */
 	if (!d) {
 		fprintf(stderr, "readout-sub: %s (readout-sub --help)\n", err);
 		return EXIT_USAGE;
@@ -539,5 +636,6 @@ int main(int argc, char **argv)
 		summary_text(&o, v, &t, &r);
 	rdo_verify_destroy(&v);
 	rdo_data_close(&d);
+	explicit_bzero(&o.keys, sizeof(o.keys));
 	return r.status;
 }

@@ -30,6 +30,7 @@
 #include "crc32c.h"
 #include "hostmem.h"
 #include "json.h"
+#include "keys.h"
 #include "log.h"
 #include "rdoclient.h"
 #include "rdodata.h"
@@ -48,8 +49,12 @@
 /* Attached and no welcome after this long: say what may be wrong. */
 #define WELCOME_HINT_NS (5 * NS)
 
+/* Long options without a short form. */
+enum { OPT_CARD = 256, OPT_SERVER_KEY, OPT_KEY };
+
 static const char usage_text[] =
-    "usage: readout-writer [-c FILE] [-d DIR] [--control EP] [-e EP] [--buffers N]\n"
+    "usage: readout-writer [-c FILE] [-d DIR] [--control EP] [-e EP] [--card NAME]\n"
+    "                      [--server-key KEY|FILE --key FILE] [--buffers N]\n"
     "                      [--seconds S] [--json] [-h]\n"
     "\n"
     "Write readoutd's lossless stream to .rdo files (readoutctl file verify|info|cat|\n"
@@ -65,10 +70,22 @@ static const char usage_text[] =
     "                      (source.control; default " RDO_DEFAULT_CONTROL_TCP ")\n"
     "  -e, --endpoint EP   readoutd's lossless stream (source.lossless; default\n"
     "                      " RDO_DEFAULT_LOSSLESS_TCP ")\n"
+    "      --card NAME     the card whose lossless stream -e is, when readoutd reads\n"
+    "                      out several (its name in readoutd's config)\n"
+    "      --server-key KEY\n"
+    "                      talk CURVE to both endpoints: readoutd's public key, as\n"
+    "                      40 Z85 characters or a key file holding it (its .pub);\n"
+    "                      default $RDO_SERVER_KEY. Needs --key\n"
+    "      --key FILE      this writer's key pair file (readoutctl keygen makes one;\n"
+    "                      mode 0600), in readoutd's authorized_keys as monitor or\n"
+    "                      operator; default $RDO_CLIENT_KEY\n"
     "  -b, --buffers N     superpages received and not yet on disk (source.buffers)\n"
     "  -s, --seconds S     stop after S seconds, as SIGTERM does\n"
     "  -j, --json          print a summary as one JSON object on stdout at the end\n"
     "  -h, --help          this text\n"
+    "\n"
+    "A readoutd bound to a non-loopback address speaks CURVE only; one that refuses\n"
+    "the key does not answer, and the writer keeps waiting for it, saying so.\n"
     "\n"
     "signals: SIGTERM or SIGINT write what is in flight, close the file and exit;\n"
     "SIGHUP closes the current file (the next superpage opens a new one); SIGUSR1\n"
@@ -112,7 +129,9 @@ struct totals {
 
 struct rw {
 	struct rdo_remote_writer_opts o;
-	double seconds; /* --seconds; 0: until a signal */
+	struct rdo_client_keys keys; /* CURVE for the control and the stream; or plain */
+	const char *card;	     /* --card: named in the info request; NULL: none */
+	double seconds;		     /* --seconds; 0: until a signal */
 	bool json;
 	/* Receive buffers, for superpages of buf_size bytes. */
 	void *mem;
@@ -209,11 +228,14 @@ static void housekeeping(struct rw *rw)
 /* Ask readoutd's control for the card's identity, for the file headers. */
 static int fetch_ident(struct rw *rw, char *err, size_t errlen)
 {
-	struct rdo_client *c = rdo_client_create(rw->o.control, INFO_TIMEOUT_MS, err, errlen);
+	struct rdo_client *c =
+	    rdo_client_open(rw->o.control, INFO_TIMEOUT_MS, &rw->keys, err, errlen);
 	if (!c)
 		return -EINVAL;
 	Rdo__Request req;
 	rdo__request__init(&req);
+	if (rw->card)
+		req.card = (char *)rw->card;
 	Rdo__InfoRequest info;
 	rdo__info_request__init(&info);
 	req.cmd_case = RDO__REQUEST__CMD_INFO;
@@ -221,10 +243,14 @@ static int fetch_ident(struct rw *rw, char *err, size_t errlen)
 	Rdo__Reply *r = NULL;
 	int rc = rdo_client_call(c, &req, &r);
 	if (rc) {
-		snprintf(err, errlen, "%s: %s", rw->o.control,
-			 rc == -ETIMEDOUT ? "no answer" : strerror(-rc));
+		snprintf(err, errlen, "%s", rdo_client_error(c));
 	} else if (r->error || r->body_case != RDO__REPLY__BODY_INFO) {
-		snprintf(err, errlen, "%s: info refused: %s", rw->o.control, r->message);
+		snprintf(err, errlen, "%s: info refused: %s%s", rw->o.control, r->message,
+			 r->error == RDO__ERROR_CODE__ERR_UNKNOWN_CARD
+			     ? (rw->card ? " (readoutctl list-cards names the cards)"
+					 : " (readout-writer --card NAME: the card of the lossless "
+					   "stream)")
+			     : "");
 		rc = -EPROTO;
 	} else {
 		const Rdo__InfoReply *i = r->info;
@@ -429,7 +455,7 @@ static bool identify(struct rw *rw)
 		if (fetch_ident(rw, err, sizeof(err)) == 0)
 			return true;
 		if (strcmp(err, said) != 0) {
-			rdo_warn("waiting for readoutd: %s; trying again every second", err);
+			rdo_warn("waiting for readoutd (trying again every second): %s", err);
 			rdo_strlcpy(said, err, sizeof(said));
 		}
 		for (int i = 0; i < RETRY_MS / 100; i++) {
@@ -454,6 +480,12 @@ static int welcome(struct rw *rw)
 		return -EAGAIN;
 	rdo_notice("attached to %s: card %s, superpages of %llu bytes", rw->o.lossless, st.card,
 		   (unsigned long long)st.superpage_size);
+	if (strcmp(st.card, rw->ident.card) != 0 && rw->card) {
+		rdo_err("the lossless stream %s is card %s's, not %s's (--card): point -e at card "
+			"%s's lossless endpoint, or give --card %s",
+			rw->o.lossless, st.card, rw->card, rw->card, st.card);
+		return -EINVAL;
+	}
 	if (strcmp(st.card, rw->ident.card) != 0) {
 		rdo_err("the lossless stream %s is card %s's, the control %s card %s's: point "
 			"source.control and source.lossless at the same readoutd",
@@ -529,6 +561,7 @@ static enum outcome attach(struct rw *rw)
 	o.credits = rw->o.buffers;
 	o.name = rw->o.name;
 	o.run_ends = true;
+	o.keys = &rw->keys;
 	char err[512];
 	rw->data = rdo_data_open(&o, err, sizeof(err));
 	if (!rw->data) {
@@ -641,9 +674,13 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 	    {"seconds", required_argument, NULL, 's'},
 	    {"json", no_argument, NULL, 'j'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"card", required_argument, NULL, OPT_CARD},
+	    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+	    {"key", required_argument, NULL, OPT_KEY},
 	    {NULL, 0, NULL, 0},
 	};
 	static const char shortopts[] = "c:d:e:b:s:jh";
+	const char *server_key = NULL, *key_file = NULL;
 	struct rdo_remote_writer_opts *o = &rw->o;
 	rdo_remote_writer_opts_init(o);
 	/* The config first, wherever it is given: the other options override it. */
@@ -687,6 +724,17 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 		case 'j':
 			rw->json = true;
 			break;
+		case OPT_CARD:
+			if (!optarg[0])
+				return usage_error("--card: expected a card name", "");
+			rw->card = optarg;
+			break;
+		case OPT_SERVER_KEY:
+			server_key = optarg;
+			break;
+		case OPT_KEY:
+			key_file = optarg;
+			break;
 		case 'h':
 			fputs(usage_text, stdout);
 			exit(0);
@@ -698,6 +746,9 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 		return rc;
 	if (optind < argc)
 		return usage_error("unexpected argument ", argv[optind]);
+	char err[1024];
+	if (rdo_client_keys_init(&rw->keys, server_key, key_file, err, sizeof(err)))
+		return usage_error(err, "");
 	if (!o->name[0]) {
 		char host[48];
 		if (gethostname(host, sizeof(host) - 1))
@@ -730,6 +781,11 @@ int main(int argc, char **argv)
 	rw.next_status_ns = rw.start_ns + rw.o.status_s * NS;
 	if (rw.seconds > 0)
 		rw.stop_ns = rw.start_ns + (uint64_t)(rw.seconds * 1e9);
+	char own_id[9], server_id[9];
+	if (rw.keys.enabled)
+		rdo_notice("CURVE: this writer is key %s, readoutd key %s",
+			   rdo_key_id(rw.keys.own.public_z85, own_id),
+			   rdo_key_id(rw.keys.server_public, server_id));
 	rdo_notice("readout-writer " RDO_VERSION ": %s to %s as %s (%s, %zu-byte writes, %u in "
 		   "flight, %u buffers)",
 		   rw.o.lossless, rw.o.writer.directory, rw.o.writer.name,
@@ -747,5 +803,6 @@ int main(int argc, char **argv)
 	if (rw.mem)
 		rdo_hostmem_free(rw.mem, rw.mapped);
 	free(rw.buf);
+	explicit_bzero(&rw.keys, sizeof(rw.keys));
 	return status;
 }

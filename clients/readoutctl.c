@@ -2,10 +2,11 @@
  * readoutctl: drive a readoutd from the command line or a script, and read
  * the data files its disk writers write.
  * Exit status: 0 done, 1 refused by the server (or a file with a problem),
- * 2 usage error, 3 no answer.
+ * 2 usage error, 3 no answer, 4 denied: the client's key lacks the role.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "json.h"
+#include "keys.h"
 #include "rdoclient.h"
 #include "rdodata.h"
 #include "verify.h"
@@ -24,12 +26,21 @@
 #define EXIT_BAD_FILE	 1 /* file commands: the file has a problem, or cannot be read */
 #define EXIT_USAGE	 2
 #define EXIT_NO_ANSWER	 3
+#define EXIT_DENIED	 4 /* the server refused the command to this client's role */
 #define DEFAULT_ENDPOINT "tcp://127.0.0.1:5570"
 
+/* Long options without a short form. */
+enum { OPT_CARD = 256, OPT_SERVER_KEY, OPT_KEY, OPT_DIR };
+
 static const char usage_text[] =
-    "usage: readoutctl [-e ENDPOINT] [-t SECONDS] [--json] COMMAND\n"
+    "usage: readoutctl [-e ENDPOINT] [-t SECONDS] [--card NAME] [--server-key KEY|FILE]\n"
+    "                  [--key FILE] [--json] COMMAND\n"
     "\n"
     "commands:\n"
+    "  list-cards                 every card the server reads out: name, backend,\n"
+    "                             address, identity, firmware, serial, NUMA node,\n"
+    "                             state, links, register map (--json leaves out\n"
+    "                             numa_node when the server does not know it)\n"
     "  info                       card identity, firmware, serial, map, BARs\n"
     "  reg read NAME...           read registers or fields\n"
     "  reg write NAME VALUE       write a register or a field (VALUE: a number or,\n"
@@ -59,6 +70,11 @@ static const char usage_text[] =
     "  file cat [--link N] FILE   the records' payloads to stdout, in file order\n"
     "  file recover FILE          close a file whose writer died: keep the complete\n"
     "                             records, cut the rest, write index and trailer\n"
+    "  keygen NAME [--dir DIR]    make a CURVE key pair: DIR/NAME.key (mode 0600, the\n"
+    "                             pair: yours, for --key) and DIR/NAME.pub (the public\n"
+    "                             key, for the other side); prints the public key and\n"
+    "                             the line for readoutd's authorized_keys. Never\n"
+    "                             overwrites. DIR defaults to the current directory\n"
     "\n"
     "start, stop and reset print the resulting state line; a command the current\n"
     "state does not allow (start while running) is refused (exit status 1).\n"
@@ -66,17 +82,36 @@ static const char usage_text[] =
     "NAME is bank.register, bank.register.field or a raw barN:OFFSET (32 bits).\n"
     "Numbers are decimal, 0x hex or 0b binary.\n"
     "\n"
+    "With several cards in one readoutd every command but list-cards names its card\n"
+    "(--card); with one card it may be left out.\n"
+    "\n"
     "options:\n"
     "  -e, --endpoint ENDPOINT    readoutd control endpoint (default $READOUTD_ENDPOINT,\n"
     "                             else " DEFAULT_ENDPOINT ")\n"
     "  -t, --timeout SECONDS      wait this long for a reply (default 5)\n"
+    "      --card NAME            the card the command addresses, by its name in the\n"
+    "                             server's config (default $RDO_CARD)\n"
+    "      --server-key KEY|FILE  talk CURVE: the server's public key, as 40 Z85\n"
+    "                             characters or a key file holding it (its NAME.pub);\n"
+    "                             default $RDO_SERVER_KEY. Needs --key\n"
+    "      --key FILE             your key pair file for CURVE (readoutctl keygen makes\n"
+    "                             one; mode 0600); default $RDO_CLIENT_KEY\n"
+    "      --dir DIR              keygen: where the key files go\n"
     "  -j, --json                 print JSON on stdout, for scripts\n"
     "  -h, --help                 this text\n"
     "\n"
+    "A readoutd bound to a non-loopback address speaks CURVE only: give it its public\n"
+    "key and your key pair, whose public key its operator has put in its\n"
+    "authorized_keys with a role: monitor (info, status, register reads, data) or\n"
+    "operator (also register writes and definitions, start, stop, reset). A server\n"
+    "that refuses the key does not answer at all (exit status 3).\n"
+    "\n"
     "exit status: 0 done, 1 refused by the server (the reason on stderr), 2 usage\n"
-    "error, 3 no answer from the server. The file commands need no server; they\n"
+    "error, 3 no answer from the server, 4 denied: the key's role may not do this\n"
+    "(a monitor key writing). The file commands and keygen need no server; they\n"
     "exit 1 when the file has a problem (named on stderr with its byte offset),\n"
-    "file verify also when the file was not closed.\n";
+    "file verify also when the file was not closed; keygen when it cannot write\n"
+    "its files.\n";
 
 struct define_opts {
 	uint64_t width, reset, bar, base;
@@ -215,6 +250,13 @@ static void print_values(const Rdo__Reply *r, bool list)
 	}
 }
 
+/* In the order of Rdo__State. */
+static const char *state_name(Rdo__State s)
+{
+	static const char *const names[] = {"idle", "running", "stopping", "error"};
+	return (unsigned)s < RDO_ARRAY_SIZE(names) ? names[s] : "unknown";
+}
+
 static void print_info(const Rdo__Reply *r, const char *endpoint)
 {
 	const Rdo__InfoReply *in = r->info;
@@ -233,6 +275,10 @@ static void print_info(const Rdo__Reply *r, const char *endpoint)
 		rdo_json_str(&j, "map_file", in->map_file);
 		rdo_json_u64(&j, "map_registers", in->map_registers);
 		rdo_json_bool(&j, "forced", in->forced);
+		rdo_json_str(&j, "state", state_name(in->state));
+		/* json.h has no signed numbers: an unknown node (-1) leaves the key out. */
+		if (in->numa_node >= 0)
+			rdo_json_u64(&j, "numa_node", (uint64_t)in->numa_node);
 		rdo_json_str(&j, "server_version", in->server_version);
 		rdo_json_u64(&j, "protocol", r->version);
 		rdo_json_open(&j, "bars", '[');
@@ -259,8 +305,80 @@ static void print_info(const Rdo__Reply *r, const char *endpoint)
 		       (unsigned long long)in->bars[i]->size / 1024);
 	printf("\n");
 	printf("map       %s, %u registers (%s)\n", in->map_name, in->map_registers, in->map_file);
+	printf("state     %s", state_name(in->state));
+	if (in->numa_node >= 0)
+		printf(", NUMA node %d", in->numa_node);
+	printf("\n");
 	printf("server    readoutd %s, protocol %u, at %s\n", in->server_version, r->version,
 	       endpoint);
+}
+
+/* "1.2.3 (0x01020003)", as info prints a firmware version. */
+static const char *firmware_str(char buf[32], uint32_t fw)
+{
+	snprintf(buf, 32, "%u.%u.%u (0x%08x)", fw >> 24, (fw >> 16) & 0xff, fw & 0xffff, fw);
+	return buf;
+}
+
+static int max_width(int w, const char *s)
+{
+	int n = (int)strlen(s);
+	return n > w ? n : w;
+}
+
+/* list-cards: one line a card, or {"cards": [...]} with --json. */
+static void print_cards(const Rdo__Reply *r)
+{
+	const Rdo__CardList *cl = r->cards;
+	size_t n = cl ? cl->n_cards : 0;
+	if (json_out) {
+		struct rdo_json j;
+		rdo_json_init(&j, stdout);
+		rdo_json_open(&j, NULL, '{');
+		rdo_json_open(&j, "cards", '[');
+		for (size_t i = 0; i < n; i++) {
+			const Rdo__InfoReply *in = cl->cards[i];
+			rdo_json_open(&j, NULL, '{');
+			rdo_json_str(&j, "card", in->card);
+			rdo_json_str(&j, "backend", in->backend);
+			rdo_json_str(&j, "address", in->address);
+			rdo_json_u64(&j, "identity", in->identity);
+			rdo_json_u64(&j, "firmware", in->firmware);
+			rdo_json_u64(&j, "serial", in->serial);
+			if (in->numa_node >= 0)
+				rdo_json_u64(&j, "numa_node", (uint64_t)in->numa_node);
+			rdo_json_str(&j, "state", state_name(in->state));
+			rdo_json_u64(&j, "links", in->links);
+			rdo_json_str(&j, "map", in->map_name);
+			rdo_json_str(&j, "map_file", in->map_file);
+			rdo_json_bool(&j, "forced", in->forced);
+			rdo_json_close(&j, '}');
+		}
+		rdo_json_close(&j, ']');
+		rdo_json_close(&j, '}');
+		return;
+	}
+	int wn = 4, wb = 7, wa = 7;
+	for (size_t i = 0; i < n; i++) {
+		wn = max_width(wn, cl->cards[i]->card);
+		wb = max_width(wb, cl->cards[i]->backend);
+		wa = max_width(wa, cl->cards[i]->address);
+	}
+	printf("%-*s %-*s %-*s %-10s %-18s %-18s %4s %-8s %5s %s\n", wn, "card", wb, "backend", wa,
+	       "address", "identity", "firmware", "serial", "numa", "state", "links", "map");
+	for (size_t i = 0; i < n; i++) {
+		const Rdo__InfoReply *in = cl->cards[i];
+		char fw[32], numa[16] = "-";
+		if (in->numa_node >= 0)
+			snprintf(numa, sizeof(numa), "%d", in->numa_node);
+		printf("%-*s %-*s %-*s 0x%08x %-18s 0x%016llx %4s %-8s %5u %s%s\n", wn, in->card,
+		       wb, in->backend, wa, in->address, in->identity,
+		       firmware_str(fw, in->firmware), (unsigned long long)in->serial, numa,
+		       state_name(in->state), in->links, in->map_name,
+		       in->forced ? "  FORCED" : "");
+	}
+	if (n == 0)
+		printf("(the server reads out no card)\n");
 }
 
 /* "VALUE": a number, or an enum name the server resolves. */
@@ -363,13 +481,6 @@ static int build_define(int argc, char **argv, const struct define_opts *d, Rdo_
 	req->cmd_case = RDO__REQUEST__CMD_REG_DEFINE;
 	req->reg_define = def;
 	return 0;
-}
-
-/* In the order of Rdo__State. */
-static const char *state_name(Rdo__State s)
-{
-	static const char *const names[] = {"idle", "running", "stopping", "error"};
-	return (unsigned)s < RDO_ARRAY_SIZE(names) ? names[s] : "unknown";
 }
 
 static const char *yes(bool b)
@@ -642,21 +753,13 @@ static int build_acquisition(int nargs, char **args, const struct acq_opts *a, R
 }
 
 /* Send `req`, print the answer; the exit status. */
-static int exchange(struct rdo_client *client, Rdo__Request *req, double timeout, bool list)
+static int exchange(struct rdo_client *client, Rdo__Request *req, bool list)
 {
 	const char *endpoint = rdo_client_endpoint(client);
 	Rdo__Reply *rep = NULL;
 	int rc = rdo_client_call(client, req, &rep);
-	if (rc == -ETIMEDOUT) {
-		fprintf(
-		    stderr,
-		    "readoutctl: no reply from %s within %.1f s: is readoutd running "
-		    "there? (start it: systemctl start readoutd, or make run in a source tree)\n",
-		    endpoint, timeout);
-		return EXIT_NO_ANSWER;
-	}
 	if (rc) {
-		fprintf(stderr, "readoutctl: talking to %s failed: %s\n", endpoint, strerror(-rc));
+		fprintf(stderr, "readoutctl: %s\n", rdo_client_error(client));
 		return EXIT_NO_ANSWER;
 	}
 	if (rep->error != RDO__ERROR_CODE__OK) {
@@ -671,9 +774,11 @@ static int exchange(struct rdo_client *client, Rdo__Request *req, double timeout
 			rdo_json_str(&j, "message", rep->message);
 			rdo_json_close(&j, '}');
 		}
-		rc = EXIT_REFUSED;
+		rc = rep->error == RDO__ERROR_CODE__ERR_DENIED ? EXIT_DENIED : EXIT_REFUSED;
 	} else if (rep->body_case == RDO__REPLY__BODY_INFO) {
 		print_info(rep, endpoint);
+	} else if (req->cmd_case == RDO__REQUEST__CMD_LIST_CARDS) {
+		print_cards(rep);
 	} else if (rep->body_case == RDO__REPLY__BODY_STATUS && json_out) {
 		json_status(rep->status);
 	} else if (rep->body_case == RDO__REPLY__BODY_STATUS) {
@@ -1095,6 +1200,82 @@ static int file_command(int nargs, char **args, const struct file_opts *f)
 	return file_cat(args[1], f);
 }
 
+/* keygen NAME: a file name and the name in authorized_keys, so no path and no spaces. */
+static bool key_name_ok(const char *name)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789._@+-";
+	size_t n = strlen(name);
+	return n > 0 && n <= 63 && name[0] != '.' && name[0] != '-' && strspn(name, allowed) == n;
+}
+
+/* `readoutctl keygen NAME [--dir DIR]`: no server involved. */
+static int keygen(int nargs, char **args, const char *dir)
+{
+	if (nargs != 2)
+		return usage_error("keygen: expected NAME%s", "");
+	const char *name = args[1];
+	if (!key_name_ok(name))
+		return usage_error(
+		    "keygen: NAME \"%s\": expected 1 to 63 letters, digits and . _ @ "
+		    "+ - (it names the files and the key in authorized_keys)",
+		    name);
+	char base[PATH_MAX], err[1024];
+	if ((size_t)snprintf(base, sizeof(base), "%s%s%s", dir ? dir : "", dir ? "/" : "", name) >=
+	    sizeof(base))
+		return usage_error("--dir: \"%s\" is too long", dir);
+	struct rdo_keypair k;
+	if (rdo_key_generate(base, name, &k, err, sizeof(err)) != 0) {
+		fprintf(stderr, "readoutctl: keygen: %s\n", err);
+		return EXIT_BAD_FILE;
+	}
+	const char *pub = k.public_z85;
+	if (json_out) {
+		char line[256], path[PATH_MAX + 8];
+		struct rdo_json j;
+		rdo_json_init(&j, stdout);
+		rdo_json_open(&j, NULL, '{');
+		rdo_json_str(&j, "name", name);
+		rdo_json_str(&j, "public_key", pub);
+		snprintf(path, sizeof(path), "%s.key", base);
+		rdo_json_str(&j, "key_file", path);
+		snprintf(path, sizeof(path), "%s.pub", base);
+		rdo_json_str(&j, "public_file", path);
+		rdo_json_open(&j, "authorized_keys", '{');
+		snprintf(line, sizeof(line), "monitor %s %s", pub, name);
+		rdo_json_str(&j, "monitor", line);
+		snprintf(line, sizeof(line), "operator %s %s", pub, name);
+		rdo_json_str(&j, "operator", line);
+		rdo_json_close(&j, '}');
+		rdo_json_close(&j, '}');
+	} else {
+		printf("public key  %s\n", pub);
+		printf("wrote       %s.key (the key pair, mode 0600: keep it secret; use it with "
+		       "--key\n"
+		       "            or $RDO_CLIENT_KEY)\n",
+		       base);
+		printf("            %s.pub (the public key: give it to the other side)\n", base);
+		printf(
+		    "\n"
+		    "For a client key, readoutd's operator adds one of these lines to its\n"
+		    "authorized_keys and reloads it (systemctl reload readoutd): monitor for a "
+		    "key\n"
+		    "that only watches (info, status, register reads, data streams), operator for\n"
+		    "one that also changes the card (register writes and definitions, start, "
+		    "stop,\n"
+		    "reset). Pick monitor unless %s must change the card.\n",
+		    name);
+		printf("monitor %s %s\n", pub, name);
+		printf("operator %s %s\n", pub, name);
+		printf("\n"
+		       "For readoutd's own key pair: its config names %s.key, and clients give\n"
+		       "%s.pub with --server-key.\n",
+		       base, base);
+	}
+	explicit_bzero(&k, sizeof(k));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -1114,9 +1295,16 @@ int main(int argc, char **argv)
 	    {"interval", required_argument, NULL, 'i'},
 	    {"link", required_argument, NULL, 'L'},
 	    {"pages", no_argument, NULL, 'P'},
+	    {"card", required_argument, NULL, OPT_CARD},
+	    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
+	    {"key", required_argument, NULL, OPT_KEY},
+	    {"dir", required_argument, NULL, OPT_DIR},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *endpoint = getenv("READOUTD_ENDPOINT");
+	const char *card = getenv("RDO_CARD");
+	const char *server_key = NULL, *key_file = NULL, *dir = NULL;
+	bool card_given = false;
 	double timeout = 5.0;
 	struct define_opts d = {0};
 	struct acq_opts a = {.interval = 1.0};
@@ -1160,6 +1348,21 @@ int main(int argc, char **argv)
 		case 'P':
 			f.pages = true;
 			break;
+		case OPT_CARD:
+			if (!optarg[0])
+				return usage_error("--card: expected a card name%s", "");
+			card = optarg;
+			card_given = true;
+			break;
+		case OPT_SERVER_KEY:
+			server_key = optarg;
+			break;
+		case OPT_KEY:
+			key_file = optarg;
+			break;
+		case OPT_DIR:
+			dir = optarg;
+			break;
 		case 'L':
 			f.has_link = true;
 			if (rdo_parse_u64(optarg, &f.link) || f.link > UINT32_MAX)
@@ -1176,10 +1379,19 @@ int main(int argc, char **argv)
 	char **args = argv + optind;
 	if (nargs < 1)
 		return usage_error("expected a command%s", "");
-	if (strcmp(args[0], "file") == 0 && (d.used || a.has_run || a.watch || a.has_interval))
-		return usage_error("file commands take only --json and --link%s", "");
+	bool remote_opts = card_given || server_key || key_file;
+	if (strcmp(args[0], "file") == 0 &&
+	    (d.used || a.has_run || a.watch || a.has_interval || remote_opts || dir))
+		return usage_error("file commands take only --json, --link and --pages%s", "");
 	if (strcmp(args[0], "file") == 0)
 		return file_command(nargs - 1, args + 1, &f);
+	if (strcmp(args[0], "keygen") == 0 && (d.used || a.has_run || a.watch || a.has_interval ||
+					       remote_opts || f.has_link || f.pages))
+		return usage_error("keygen takes only --dir and --json%s", "");
+	if (strcmp(args[0], "keygen") == 0)
+		return keygen(nargs, args, dir);
+	if (dir)
+		return usage_error("--dir belongs to keygen%s", "");
 	if (f.has_link)
 		return usage_error("--link belongs to file cat%s", "");
 
@@ -1194,6 +1406,7 @@ int main(int argc, char **argv)
 	Rdo__RegChange changes[64], *change_ptrs[64];
 	Rdo__FieldDef fields[32], *field_ptrs[32];
 	struct acq_requests acq;
+	Rdo__ListCardsRequest cards;
 	bool list = false;
 	const char *cmd = args[0];
 	const char *sub = nargs > 1 ? args[1] : "";
@@ -1203,6 +1416,17 @@ int main(int argc, char **argv)
 		rdo__info_request__init(&info);
 		req.cmd_case = RDO__REQUEST__CMD_INFO;
 		req.info = &info;
+	} else if (strcmp(cmd, "list-cards") == 0) {
+		if (nargs > 1)
+			return usage_error("list-cards: unexpected argument \"%s\"", args[1]);
+		if (card_given)
+			return usage_error(
+			    "list-cards shows every card: --card belongs to the other "
+			    "commands%s",
+			    "");
+		rdo__list_cards_request__init(&cards);
+		req.cmd_case = RDO__REQUEST__CMD_LIST_CARDS;
+		req.list_cards = &cards;
 	} else if ((rc = build_acquisition(nargs, args, &a, &req, &acq)) >= 0) {
 		if (rc)
 			return rc;
@@ -1252,9 +1476,19 @@ int main(int argc, char **argv)
 	if ((a.watch || a.has_interval) && req.cmd_case != RDO__REQUEST__CMD_STATUS)
 		return usage_error("--watch and --interval belong to status%s", "");
 
-	char err[512];
+	/* Every command names its card; list-cards is about all of them. */
+	if (card && card[0] && req.cmd_case != RDO__REQUEST__CMD_LIST_CARDS)
+		req.card = (char *)card;
+
+	char err[1024];
+	struct rdo_client_keys keys;
+	if (rdo_client_keys_init(&keys, server_key, key_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "readoutctl: %s\n", err);
+		return EXIT_USAGE;
+	}
 	struct rdo_client *client =
-	    rdo_client_create(endpoint, (int)(timeout * 1000), err, sizeof(err));
+	    rdo_client_open(endpoint, (int)(timeout * 1000), &keys, err, sizeof(err));
+	explicit_bzero(&keys, sizeof(keys)); /* on the socket now */
 	if (!client) {
 		fprintf(stderr, "readoutctl: %s\n", err);
 		return EXIT_NO_ANSWER;
@@ -1265,7 +1499,7 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	rc = exchange(client, &req, timeout, list);
+	rc = exchange(client, &req, list);
 	while (a.watch && rc == 0 && !stop_signal) {
 		struct timespec ts = {.tv_sec = (time_t)a.interval,
 				      .tv_nsec =
@@ -1275,7 +1509,7 @@ int main(int argc, char **argv)
 			break;
 		if (!json_out)
 			printf("\n");
-		rc = exchange(client, &req, timeout, list);
+		rc = exchange(client, &req, list);
 	}
 	for (size_t i = 0; req.cmd_case == RDO__REQUEST__CMD_REG_DEFINE && i < def.n_fields; i++)
 		free(fields[i].name);

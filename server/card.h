@@ -115,6 +115,7 @@ struct rdo_card {
 	unsigned links;
 	unsigned nbars;
 	uint64_t bar_size[RDO_CARD_MAX_BARS]; /* 0: BAR not present */
+	int numa_node;			      /* the device's, as the backend tells; -1: none */
 	int lock_fd;			      /* rdo_card_lock()'s socket, or -1 */
 };
 

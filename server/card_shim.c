@@ -361,6 +361,7 @@ static struct rdo_card *shim_open(const struct rdo_card_opts *o)
 		 s->info.abi_version, (unsigned long long)s->info.bar[0].size >> 10,
 		 irq_kind[s->info.irq_type & 3], s->info.irq_vectors, link, s->info.numa_node,
 		 o->links);
+	s->base.numa_node = s->info.numa_node;
 	return &s->base;
 fail_bars:
 	unmap_bars(s);

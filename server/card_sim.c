@@ -819,6 +819,7 @@ static struct rdo_card *sim_open(const struct rdo_card_opts *o)
 	rdo_info("card %s: emulated card, %u links, firmware %u.%u.%u, serial 0x%016llx", o->name,
 		 o->links, o->fw_version >> 24, (o->fw_version >> 16) & 0xff,
 		 o->fw_version & 0xffff, (unsigned long long)o->serial);
+	s->base.numa_node = -1;
 	return &s->base;
 fail_fd:
 	close(s->irq_fd);

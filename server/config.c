@@ -118,6 +118,7 @@ static int get_u64(struct ydoc *y, const yaml_node_t *n, const char *path, uint6
 struct limits {
 	uint64_t min, max, step;
 	bool size; /* show it in bytes with a unit */
+	bool hex;  /* show it in hex (--check-config): serials, ids, versions */
 };
 
 /* Write `v` as the user would: "256MiB" for an exact binary size, else decimal. */
@@ -274,15 +275,25 @@ static int path_relative_to(char *dst, size_t cap, const char *base, const char 
 void rdo_server_opts_init(struct rdo_server_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	rdo_card_opts_init(&o->card);
-	rdo_strlcpy(o->regmap_file, "config/regmaps/rdo-sim.yaml", sizeof(o->regmap_file));
+	struct rdo_card_conf *c = &o->cards[0];
+	o->ncards = 1;
+	rdo_card_opts_init(&c->card);
+	rdo_strlcpy(c->regmap_file, "config/regmaps/rdo-sim.yaml", sizeof(c->regmap_file));
+	c->numa_node = -1;
+	rdo_dma_opts_init(&c->dma);
+	rdo_live_opts_init(&c->live);
+	rdo_lossless_opts_init(&c->lossless);
+	rdo_writer_opts_init(&c->writer);
 	rdo_endpoints_add(&o->control, RDO_DEFAULT_CONTROL_TCP);
 	rdo_endpoints_add(&o->control, RDO_DEFAULT_CONTROL_IPC);
-	rdo_dma_opts_init(&o->dma);
-	rdo_live_opts_init(&o->live);
-	rdo_lossless_opts_init(&o->lossless);
 	rdo_status_opts_init(&o->status);
-	rdo_writer_opts_init(&o->writer);
+	rdo_auth_opts_init(&o->security);
+	rdo_metrics_opts_init(&o->metrics);
+	/* systemd's RuntimeDirectory= (it may list several, colon-separated: the first) */
+	const char *rt = getenv("RUNTIME_DIRECTORY");
+	rdo_strlcpy(o->runtime_dir, rt && rt[0] ? rt : RDO_DEFAULT_RUNTIME_DIR,
+		    sizeof(o->runtime_dir));
+	o->runtime_dir[strcspn(o->runtime_dir, ":")] = '\0';
 	o->log_level = LOG_INFO;
 }
 
@@ -369,7 +380,17 @@ static int get_link_mask(struct ydoc *y, const yaml_node_t *v, const char *path,
  * An option table: each key, how to read it, and where in the options struct
  * it goes. Sections that are only plain values are read through one.
  */
-enum opt_type { OPT_BOOL, OPT_UINT, OPT_SIZE, OPT_RATE, OPT_ENDPOINTS, OPT_LINK_MASK, OPT_STRING };
+enum opt_type {
+	OPT_BOOL,
+	OPT_UINT,
+	OPT_SIZE,
+	OPT_RATE,
+	OPT_ENDPOINTS,
+	OPT_LINK_MASK,
+	OPT_STRING,
+	OPT_PATH, /* a string, resolved against the config file's folder */
+	OPT_MODE, /* a file mode in octal: 0660 */
+};
 
 struct opt_key {
 	const char *name;
@@ -391,6 +412,31 @@ struct opts_ctx {
 	void *base;
 	const yaml_node_t **nodes; /* NULL, or where each key was given, for cross-checks */
 };
+
+/* A path in the config, resolved against the config file's folder unless absolute. */
+static int get_path(struct ydoc *y, const yaml_node_t *v, const char *path, char *dst, size_t cap)
+{
+	char rel[PATH_MAX];
+	int rc = get_str(y, v, path, rel, sizeof(rel));
+	if (rc == 0 && rel[0] && path_relative_to(dst, cap, y->file, rel))
+		return yfail(y, v, "%s: path too long", path);
+	if (rc == 0 && !rel[0])
+		dst[0] = '\0';
+	return rc;
+}
+
+/* A file mode as chmod takes it: octal, 0000 to 0777. */
+static int get_mode(struct ydoc *y, const yaml_node_t *v, const char *path, uint64_t *out)
+{
+	const char *s = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
+	char *end;
+	unsigned long m = strtoul(s, &end, 8);
+	if (!s[0] || *end || m > 0777)
+		return yfail(y, v, "%s: expected a file mode in octal like 0660, got \"%s\"", path,
+			     s);
+	*out = m;
+	return 0;
+}
 
 /* Members are 64 bits (uint64_t, size_t) or 32 (unsigned, uint32_t). */
 static void store_uint(void *dst, size_t width, uint64_t v)
@@ -421,6 +467,11 @@ static int visit_opt(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 		return get_endpoints(y, v, path, dst);
 	case OPT_STRING: /* into a char array of `width` */
 		return get_str(y, v, path, dst, k->width);
+	case OPT_PATH:
+		return get_path(y, v, path, dst, k->width);
+	case OPT_MODE:
+		rc = get_mode(y, v, path, &u);
+		break;
 	case OPT_LINK_MASK:
 		rc = get_link_mask(y, v, path, &u);
 		break;
@@ -431,7 +482,7 @@ static int visit_opt(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, c
 		rc = get_size(y, v, path, k->type == OPT_RATE, &u);
 		break;
 	}
-	if (rc == 0 && k->type != OPT_LINK_MASK)
+	if (rc == 0 && k->type != OPT_LINK_MASK && k->type != OPT_MODE)
 		rc = check_limits(y, v, path, u, &k->lim);
 	if (rc == 0)
 		store_uint(dst, k->width, u);
@@ -452,9 +503,9 @@ static int walk_opts(struct ydoc *y, const yaml_node_t *map, const char *path,
 
 static const struct opt_key sim_opts[] = {
     OPT(struct rdo_card_opts, "links", links, OPT_UINT, .min = 1, .max = 1024),
-    OPT(struct rdo_card_opts, "serial", serial, OPT_UINT, .max = UINT64_MAX),
-    OPT(struct rdo_card_opts, "firmware", fw_version, OPT_UINT, .max = UINT32_MAX),
-    OPT(struct rdo_card_opts, "identity", identity, OPT_UINT, .max = UINT32_MAX),
+    OPT(struct rdo_card_opts, "serial", serial, OPT_UINT, .max = UINT64_MAX, .hex = true),
+    OPT(struct rdo_card_opts, "firmware", fw_version, OPT_UINT, .max = UINT32_MAX, .hex = true),
+    OPT(struct rdo_card_opts, "identity", identity, OPT_UINT, .max = UINT32_MAX, .hex = true),
     OPT(struct rdo_card_opts, "rate", sim_rate, OPT_RATE, .max = UINT64_MAX, .size = true),
     OPT(struct rdo_card_opts, "pulsed", sim_pulsed, OPT_BOOL),
     OPT(struct rdo_card_opts, "pulse_hz", sim_pulse_hz, OPT_UINT, .min = 1, .max = 10000),
@@ -562,43 +613,82 @@ static int check_dma(struct ydoc *y, const yaml_node_t *section, const yaml_node
 		     sp, pg, fix);
 }
 
-static const char *const card_keys[] = {"name",	 "backend", "address", "regmap",
-					"force", "sim",	    NULL};
+static const struct opt_key security_opts[] = {
+    OPT(struct rdo_auth_opts, "server_key", server_key, OPT_PATH),
+    OPT(struct rdo_auth_opts, "authorized_keys", authorized_keys, OPT_PATH),
+    OPT(struct rdo_auth_opts, "curve_loopback", curve_loopback, OPT_BOOL),
+    OPT(struct rdo_auth_opts, "ipc_mode", ipc_mode, OPT_MODE),
+    {NULL},
+};
+
+static const struct opt_key metrics_opts[] = {
+    OPT(struct rdo_metrics_opts, "enabled", enabled, OPT_BOOL),
+    OPT(struct rdo_metrics_opts, "bind", bind, OPT_STRING),
+    {NULL},
+};
+
+static const char *const card_keys[] = {
+    "name", "backend", "address", "regmap",   "force",	"numa_node",
+    "sim",  "dma",     "live",	  "lossless", "writer", NULL,
+};
+
+/* numa_node: "auto" (what the card reports) or a node number. */
+static int get_numa_node(struct ydoc *y, const yaml_node_t *v, const char *path, int *out)
+{
+	if (v->type == YAML_SCALAR_NODE && strcmp(scalar(v), "auto") == 0) {
+		*out = -1;
+		return 0;
+	}
+	unsigned n;
+	int rc = get_uint(y, v, path, 0, 1023, &n);
+	if (rc)
+		return yfail(y, v, "%s: expected auto or a NUMA node number 0-1023, got \"%s\"",
+			     path, v->type == YAML_SCALAR_NODE ? scalar(v) : kind_name(v));
+	*out = (int)n;
+	return 0;
+}
 
 static int visit_card(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
-	struct rdo_server_opts *o = ctx;
-	char rel[PATH_MAX];
+	struct rdo_card_conf *c = ctx;
+	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
 	int rc;
 	switch (key) {
 	case 0:
-		rc = get_str(y, v, path, o->card.name, sizeof(o->card.name));
-		if (rc == 0 && !rdo_regmap_valid_name(o->card.name))
+		rc = get_str(y, v, path, c->card.name, sizeof(c->card.name));
+		if (rc == 0 && !rdo_regmap_valid_name(c->card.name))
 			return yfail(y, v,
 				     "%s: \"%s\" is not a valid card name (letters, digits, '_')",
-				     path, o->card.name);
+				     path, c->card.name);
 		return rc;
 	case 1:
-		rc = get_str(y, v, path, o->card.backend, sizeof(o->card.backend));
-		if (rc == 0 && strcmp(o->card.backend, "sim") != 0 &&
-		    strcmp(o->card.backend, "shim") != 0)
+		rc = get_str(y, v, path, c->card.backend, sizeof(c->card.backend));
+		if (rc == 0 && strcmp(c->card.backend, "sim") != 0 &&
+		    strcmp(c->card.backend, "shim") != 0)
 			return yfail(y, v,
 				     "%s: expected sim (the emulated card) or shim (a PCIe card "
 				     "through driver-shim), got \"%s\"",
-				     path, o->card.backend);
+				     path, c->card.backend);
 		return rc;
 	case 2:
-		return get_str(y, v, path, o->card.address, sizeof(o->card.address));
+		return get_str(y, v, path, c->card.address, sizeof(c->card.address));
 	case 3:
-		rc = get_str(y, v, path, rel, sizeof(rel));
-		if (rc == 0 &&
-		    path_relative_to(o->regmap_file, sizeof(o->regmap_file), y->file, rel))
-			return yfail(y, v, "%s: path too long", path);
-		return rc;
+		return get_path(y, v, path, c->regmap_file, sizeof(c->regmap_file));
 	case 4:
-		return get_bool(y, v, path, &o->force);
+		return get_bool(y, v, path, &c->force);
+	case 5:
+		return get_numa_node(y, v, path, &c->numa_node);
+	case 6:
+		return walk_opts(y, v, path, sim_opts, &c->card, NULL);
+	case 7:
+		rc = walk_opts(y, v, path, dma_opts, &c->dma, nodes);
+		return rc ? rc : check_dma(y, v, nodes, &c->dma);
+	case 8:
+		return walk_opts(y, v, path, live_opts, &c->live, NULL);
+	case 9:
+		return walk_opts(y, v, path, lossless_opts, &c->lossless, NULL);
 	default:
-		return walk_opts(y, v, path, sim_opts, &o->card, NULL);
+		return walk_opts(y, v, path, writer_opts, &c->writer, NULL);
 	}
 }
 
@@ -615,33 +705,325 @@ static int get_log_level(struct ydoc *y, const yaml_node_t *v, const char *path,
 	return 0;
 }
 
-static const char *const top_keys[] = {"card",	 "control",   "dma",	"live", "lossless",
-				       "status", "log_level", "writer", NULL};
+static int get_role(struct ydoc *y, const yaml_node_t *v, const char *path, enum rdo_role *out)
+{
+	char role[16];
+	int rc = get_str(y, v, path, role, sizeof(role));
+	int r = rc ? rc : rdo_role_parse(role);
+	if (r < 0 || r == RDO_ROLE_NONE)
+		return yfail(y, v, "%s: expected monitor or operator, got \"%s\"", path,
+			     rc ? kind_name(v) : role);
+	*out = (enum rdo_role)r;
+	return 0;
+}
+
+static const char *const security_keys[] = {"server_key", "authorized_keys", "curve_loopback",
+					    "ipc_mode",	  "local_role",	     NULL};
+
+static int visit_security(struct ydoc *y, void *ctx, int key, const yaml_node_t *v,
+			  const char *path)
+{
+	struct rdo_auth_opts *a = ctx;
+	if (key == 4)
+		return get_role(y, v, path, &a->local_role);
+	struct opts_ctx c = {.keys = security_opts, .base = a};
+	return visit_opt(y, &c, key, v, path);
+}
+
+/* The config being read: the sections every card takes, and where the cards are. */
+struct server_ctx {
+	struct rdo_server_opts *o;
+	struct rdo_card_conf tmpl; /* the top-level dma, live, lossless, writer */
+	const yaml_node_t *card, *cards;
+};
+
+static const char *const top_keys[] = {
+    "card",	 "cards",  "control",  "dma",	  "live",	 "lossless", "status",
+    "log_level", "writer", "security", "metrics", "runtime_dir", NULL,
+};
 
 static int visit_top(struct ydoc *y, void *ctx, int key, const yaml_node_t *v, const char *path)
 {
-	struct rdo_server_opts *o = ctx;
+	struct server_ctx *c = ctx;
+	struct rdo_server_opts *o = c->o;
 	const yaml_node_t *nodes[OPT_MAX_KEYS] = {NULL};
 	int rc;
 	switch (key) {
 	case 0:
-		return walk_map(y, v, path, card_keys, visit_card, o);
+		c->card = v;
+		return 0;
 	case 1:
-		return walk_opts(y, v, path, control_opts, o, NULL);
+		c->cards = v;
+		return 0;
 	case 2:
-		rc = walk_opts(y, v, path, dma_opts, &o->dma, nodes);
-		return rc ? rc : check_dma(y, v, nodes, &o->dma);
+		return walk_opts(y, v, path, control_opts, o, NULL);
 	case 3:
-		return walk_opts(y, v, path, live_opts, &o->live, NULL);
+		rc = walk_opts(y, v, path, dma_opts, &c->tmpl.dma, nodes);
+		return rc ? rc : check_dma(y, v, nodes, &c->tmpl.dma);
 	case 4:
-		return walk_opts(y, v, path, lossless_opts, &o->lossless, NULL);
+		return walk_opts(y, v, path, live_opts, &c->tmpl.live, NULL);
 	case 5:
+		return walk_opts(y, v, path, lossless_opts, &c->tmpl.lossless, NULL);
+	case 6:
 		return walk_opts(y, v, path, status_opts, &o->status, NULL);
 	case 7:
-		return walk_opts(y, v, path, writer_opts, &o->writer, NULL);
-	default:
 		return get_log_level(y, v, path, &o->log_level);
+	case 8:
+		return walk_opts(y, v, path, writer_opts, &c->tmpl.writer, NULL);
+	case 9:
+		return walk_map(y, v, path, security_keys, visit_security, &o->security);
+	case 10:
+		return walk_opts(y, v, path, metrics_opts, &o->metrics, NULL);
+	default:
+		return get_str(y, v, path, o->runtime_dir, sizeof(o->runtime_dir));
 	}
+}
+
+/*
+ * One card: the top-level sections, then its own keys over them. A card of
+ * the cards list must be named; an emulated one there is addressed by its
+ * name unless given an address, so that several need no addresses.
+ */
+static int load_card(struct ydoc *y, struct server_ctx *c, const yaml_node_t *v, const char *path,
+		     bool in_list)
+{
+	struct rdo_card_conf *card = &c->o->cards[c->o->ncards];
+	*card = c->tmpl;
+	card->line = (unsigned)v->start_mark.line + 1;
+	card->column = (unsigned)v->start_mark.column + 1;
+	if (in_list)
+		card->card.name[0] = card->card.address[0] = '\0';
+	int rc = walk_map(y, v, path, card_keys, visit_card, card);
+	if (rc)
+		return rc;
+	if (!card->card.name[0])
+		return yfail(y, v, "%s: expected a name (name: ...), which clients address it by",
+			     path);
+	if (!card->card.address[0] && strcmp(card->card.backend, "sim") == 0)
+		rdo_strlcpy(card->card.address, card->card.name, sizeof(card->card.address));
+	if (!card->card.address[0])
+		return yfail(y, v,
+			     "%s: expected an address (address: DDDD:BB:DD.F, the card's PCI "
+			     "address) for backend %s",
+			     path, card->card.backend);
+	for (unsigned i = 0; i < c->o->ncards; i++) {
+		const struct rdo_card_opts *other = &c->o->cards[i].card;
+		if (strcmp(other->name, card->card.name) == 0)
+			return yfail(y, v,
+				     "%s: card name \"%s\" is taken by cards[%u]: give each card a "
+				     "name of its own",
+				     path, card->card.name, i);
+		if (strcmp(other->backend, card->card.backend) == 0 &&
+		    strcmp(other->address, card->card.address) == 0)
+			return yfail(y, v,
+				     "%s: card %s has the address of card %s (%s %s): one card "
+				     "cannot be read out twice; give each its own address",
+				     path, card->card.name, other->name, other->backend,
+				     other->address);
+	}
+	c->o->ncards++;
+	return 0;
+}
+
+static int load_cards(struct ydoc *y, struct server_ctx *c)
+{
+	struct rdo_server_opts *o = c->o;
+	if (c->card && c->cards)
+		return yfail(y, c->cards,
+			     "cards: the config has both card and cards: list every card under "
+			     "cards, or keep one card under card");
+	o->ncards = 0;
+	if (!c->cards) {
+		if (!c->card) {
+			o->cards[o->ncards++] = c->tmpl;
+			return 0;
+		}
+		return load_card(y, c, c->card, "card", false);
+	}
+	int rc = expect_kind(y, c->cards, YAML_SEQUENCE_NODE, "cards");
+	if (rc)
+		return rc;
+	size_t n =
+	    (size_t)(c->cards->data.sequence.items.top - c->cards->data.sequence.items.start);
+	if (n == 0 || n > RDO_MAX_CARDS)
+		return yfail(y, c->cards, "cards: expected 1 to %d cards, got %zu", RDO_MAX_CARDS,
+			     n);
+	for (size_t i = 0; i < n; i++) {
+		char path[32];
+		snprintf(path, sizeof(path), "cards[%zu]", i);
+		rc = load_card(y, c, ynode(y, c->cards->data.sequence.items.start[i]), path, true);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Replace every `key` in `s` by `value`: 0, or -ENAMETOOLONG. */
+static int expand(char *s, size_t cap, const char *key, const char *value)
+{
+	char out[RDO_ENDPOINT_MAX > PATH_MAX ? RDO_ENDPOINT_MAX : PATH_MAX];
+	size_t n = 0, klen = strlen(key), vlen = strlen(value);
+	for (const char *p = s; *p;) {
+		bool hit = strncmp(p, key, klen) == 0;
+		size_t take = hit ? vlen : 1;
+		if (n + take >= sizeof(out) || n + take >= cap)
+			return -ENAMETOOLONG;
+		memcpy(out + n, hit ? value : p, take);
+		n += take;
+		p += hit ? klen : 1;
+	}
+	out[n] = '\0';
+	memcpy(s, out, n + 1);
+	return 0;
+}
+
+/* An error about the config as a whole, at a card's entry when there is one. */
+static int conf_fail(char *err, size_t errlen, const char *file, const struct rdo_card_conf *c,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int conf_fail(char *err, size_t errlen, const char *file, const struct rdo_card_conf *c,
+		     const char *fmt, ...)
+{
+	int len = c && c->line ? snprintf(err, errlen, "%s:%u:%u: ", file, c->line, c->column)
+			       : snprintf(err, errlen, "%s: ", file);
+	if (len < 0 || (size_t)len >= errlen)
+		return -EINVAL;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err + len, errlen - (size_t)len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* {runtime} everywhere, {card} in a card's own streams. */
+static int expand_endpoints(struct rdo_endpoints *e, const char *runtime, const char *card)
+{
+	for (size_t i = 0; i < e->n; i++) {
+		if (expand(e->ep[i], sizeof(e->ep[i]), "{runtime}", runtime) ||
+		    (card && expand(e->ep[i], sizeof(e->ep[i]), "{card}", card)))
+			return -ENAMETOOLONG;
+		if (!card && strstr(e->ep[i], "{card}"))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* A bound endpoint and who binds it, for the check that no two bind the same. */
+struct bind_use {
+	const char *ep, *what;
+	const struct rdo_card_conf *card;
+};
+
+/* tcp with port * binds any free port: two of them never clash. */
+static bool same_endpoint(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+	return strcmp(a, b) == 0 && !(strncmp(a, "tcp://", 6) == 0 && n && a[n - 1] == '*');
+}
+
+static int check_binds(const struct rdo_server_opts *o, char *err, size_t errlen)
+{
+	struct bind_use use[(2 + 2 * RDO_MAX_CARDS) * RDO_MAX_ENDPOINTS];
+	size_t n = 0;
+	struct surface {
+		const struct rdo_endpoints *e;
+		const char *what;
+		const struct rdo_card_conf *card;
+	} surfaces[2 + 2 * RDO_MAX_CARDS] = {{&o->control, "control", NULL},
+					     {&o->status.bind, "status", NULL}};
+	size_t ns = 2;
+	for (unsigned i = 0; i < o->ncards; i++) {
+		const struct rdo_card_conf *c = &o->cards[i];
+		if (c->live.enabled)
+			surfaces[ns++] = (struct surface){&c->live.bind, "live", c};
+		if (c->lossless.enabled)
+			surfaces[ns++] = (struct surface){&c->lossless.bind, "lossless", c};
+	}
+	for (size_t s = 0; s < ns; s++) {
+		for (size_t i = 0; i < surfaces[s].e->n; i++) {
+			const char *ep = surfaces[s].e->ep[i];
+			for (size_t j = 0; j < n; j++) {
+				if (!same_endpoint(ep, use[j].ep))
+					continue;
+				const struct rdo_card_conf *c = surfaces[s].card;
+				char other[128];
+				snprintf(other, sizeof(other), "%s%s%s%s",
+					 use[j].card ? "card " : "",
+					 use[j].card ? use[j].card->card.name : "",
+					 use[j].card ? "'s " : "the ", use[j].what);
+				rdo_strlcpy(other + strlen(other), ".bind",
+					    sizeof(other) - strlen(other));
+				return conf_fail(err, errlen, o->config_file, c,
+						 "%s%s%s%s.bind: %s is also bound by %s: give each "
+						 "card endpoints "
+						 "of its own (a port per card, {card} in an ipc "
+						 "path, or port *)",
+						 c ? "card " : "", c ? c->card.name : "",
+						 c ? ": " : "", surfaces[s].what, ep, other);
+			}
+			use[n++] = (struct bind_use){ep, surfaces[s].what, surfaces[s].card};
+		}
+	}
+	return 0;
+}
+
+/* Two writers writing into one folder must name their files apart. */
+static int check_writers(const struct rdo_server_opts *o, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < o->ncards; i++)
+		for (unsigned j = 0; j < i; j++) {
+			const struct rdo_writer_opts *a = &o->cards[i].writer,
+						     *b = &o->cards[j].writer;
+			if (a->enabled && b->enabled && strcmp(a->directory, b->directory) == 0 &&
+			    strcmp(a->name, b->name) == 0 && !strstr(a->name, "{card}"))
+				return conf_fail(
+				    err, errlen, o->config_file, &o->cards[i],
+				    "card %s: writer.name \"%s\" in %s is also card %s's: "
+				    "put {card} in the name, or give each card its own "
+				    "writer.directory",
+				    o->cards[i].card.name, a->name, a->directory,
+				    o->cards[j].card.name);
+		}
+	return 0;
+}
+
+/* After every key is read: placeholders expanded, the whole checked. */
+static int finish(struct rdo_server_opts *o, char *err, size_t errlen)
+{
+	if (expand_endpoints(&o->control, o->runtime_dir, NULL) ||
+	    expand_endpoints(&o->status.bind, o->runtime_dir, NULL))
+		return conf_fail(err, errlen, o->config_file, NULL,
+				 "control.bind, status.bind: an endpoint is too long once "
+				 "{runtime} is %s, or names {card}, which only a card's live and "
+				 "lossless streams can",
+				 o->runtime_dir);
+	/* systemd's StateDirectory= (the first, if several), where the service may write. */
+	char state[PATH_MAX];
+	const char *sd = getenv("STATE_DIRECTORY");
+	rdo_strlcpy(state, sd && sd[0] ? sd : RDO_DEFAULT_STATE_DIR, sizeof(state));
+	state[strcspn(state, ":")] = '\0';
+	for (unsigned i = 0; i < o->ncards; i++) {
+		struct rdo_card_conf *c = &o->cards[i];
+		if (expand(c->writer.directory, sizeof(c->writer.directory), "{state}", state))
+			return conf_fail(err, errlen, o->config_file, c,
+					 "card %s: writer.directory is too long once {state} is %s",
+					 c->card.name, state);
+		if (expand_endpoints(&c->live.bind, o->runtime_dir, c->card.name) ||
+		    expand_endpoints(&c->lossless.bind, o->runtime_dir, c->card.name))
+			return conf_fail(err, errlen, o->config_file, c,
+					 "card %s: a live or lossless endpoint is too long once "
+					 "{runtime} and {card} are expanded",
+					 c->card.name);
+	}
+	if (o->security.server_key[0] && !o->security.authorized_keys[0])
+		return conf_fail(err, errlen, o->config_file, NULL,
+				 "security.server_key is set but security.authorized_keys is not: "
+				 "name the file of the clients allowed in (ROLE KEY NAME lines)");
+	char why[256];
+	if (o->metrics.enabled && rdo_metrics_bind_check(o->metrics.bind, why, sizeof(why)))
+		return conf_fail(err, errlen, o->config_file, NULL, "metrics.bind: %s", why);
+	int rc = check_binds(o, err, errlen);
+	return rc ? rc : check_writers(o, err, errlen);
 }
 
 int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size_t errlen)
@@ -651,11 +1033,164 @@ int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size
 	if (rc)
 		return rc;
 	rdo_strlcpy(o->config_file, file, sizeof(o->config_file));
+	struct server_ctx c = {.o = o, .tmpl = o->cards[0]};
 	/* The default map sits beside the default config: resolve it the same way. */
-	path_relative_to(o->regmap_file, sizeof(o->regmap_file), file, "regmaps/rdo-sim.yaml");
-	rc = walk_map(&y, yaml_document_get_root_node(&y.doc), "", top_keys, visit_top, o);
+	path_relative_to(c.tmpl.regmap_file, sizeof(c.tmpl.regmap_file), file,
+			 "regmaps/rdo-sim.yaml");
+	rc = walk_map(&y, yaml_document_get_root_node(&y.doc), "", top_keys, visit_top, &c);
+	if (rc == 0)
+		rc = load_cards(&y, &c);
 	yaml_document_delete(&y.doc);
-	return rc;
+	return rc ? rc : finish(o, err, errlen);
+}
+
+/* --check-config: the effective config, as a file that sets every key. */
+
+static void print_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+/* Paths absolute, so that the printed config means the same read from anywhere. */
+static void print_path(FILE *f, const char *path)
+{
+	char abs[PATH_MAX];
+	print_str(f, path[0] && realpath(path, abs) ? abs : path);
+}
+
+static uint64_t load_uint(const void *src, size_t width)
+{
+	if (width == sizeof(uint64_t)) {
+		uint64_t u;
+		memcpy(&u, src, sizeof(u));
+		return u;
+	}
+	uint32_t u;
+	memcpy(&u, src, sizeof(u));
+	return u;
+}
+
+/* A rate as written in configs: "100MB/s" when a whole number of K, M or G, else bytes. */
+static const char *fmt_rate(char *buf, size_t cap, uint64_t v)
+{
+	static const struct {
+		uint64_t unit;
+		const char *name;
+	} units[] = {{1000000000, "G"}, {1000000, "M"}, {1000, "K"}};
+	for (size_t i = 0; v && i < RDO_ARRAY_SIZE(units); i++)
+		if (v % units[i].unit == 0) {
+			snprintf(buf, cap, "%llu%sB/s", (unsigned long long)(v / units[i].unit),
+				 units[i].name);
+			return buf;
+		}
+	snprintf(buf, cap, "%llu/s", (unsigned long long)v);
+	return buf;
+}
+
+static void print_opts(FILE *f, int indent, const char *section, const struct opt_key *keys,
+		       const void *base)
+{
+	if (section)
+		fprintf(f, "%*s%s:\n", indent, "", section);
+	indent += section ? 2 : 0;
+	for (const struct opt_key *k = keys; k->name; k++) {
+		const void *src = (const char *)base + k->offset;
+		char buf[64];
+		fprintf(f, "%*s%s: ", indent, "", k->name);
+		switch (k->type) {
+		case OPT_BOOL:
+			fputs(*(const bool *)src ? "true" : "false", f);
+			break;
+		case OPT_ENDPOINTS: {
+			const struct rdo_endpoints *e = src;
+			fputc('[', f);
+			for (size_t i = 0; i < e->n; i++) {
+				fputs(i ? ", " : "", f);
+				print_str(f, e->ep[i]);
+			}
+			fputc(']', f);
+			break;
+		}
+		case OPT_STRING:
+			print_str(f, src);
+			break;
+		case OPT_PATH:
+			print_path(f, src);
+			break;
+		case OPT_MODE:
+			fprintf(f, "0%03llo", (unsigned long long)load_uint(src, k->width));
+			break;
+		case OPT_LINK_MASK: {
+			uint64_t m = load_uint(src, k->width);
+			if (m == UINT32_MAX)
+				fputs("all", f);
+			else
+				fprintf(f, "0x%llx", (unsigned long long)m);
+			break;
+		}
+		case OPT_UINT:
+			fprintf(f, k->lim.hex ? "0x%llx" : "%llu",
+				(unsigned long long)load_uint(src, k->width));
+			break;
+		case OPT_RATE:
+			fputs(fmt_rate(buf, sizeof(buf), load_uint(src, k->width)), f);
+			break;
+		default:
+			fputs(fmt_amount(buf, sizeof(buf), load_uint(src, k->width), true), f);
+			break;
+		}
+		fputc('\n', f);
+	}
+}
+
+void rdo_config_print(FILE *f, const struct rdo_server_opts *o)
+{
+	static const char *const levels[] = {[LOG_ERR] = "err",
+					     [LOG_WARNING] = "warning",
+					     [LOG_NOTICE] = "notice",
+					     [LOG_INFO] = "info",
+					     [LOG_DEBUG] = "debug"};
+	fprintf(f, "# The effective config of %s: every key, defaults filled in.\n",
+		o->config_file[0] ? o->config_file : "(defaults)");
+	fprintf(f, "log_level: %s\n",
+		o->log_level >= 0 && o->log_level <= LOG_DEBUG && levels[o->log_level]
+		    ? levels[o->log_level]
+		    : "info");
+	fputs("runtime_dir: ", f);
+	print_str(f, o->runtime_dir);
+	fputc('\n', f);
+	print_opts(f, 0, "control", control_opts, o);
+	print_opts(f, 0, "status", status_opts, &o->status);
+	print_opts(f, 0, "security", security_opts, &o->security);
+	fprintf(f, "  local_role: %s\n", rdo_role_name(o->security.local_role));
+	print_opts(f, 0, "metrics", metrics_opts, &o->metrics);
+	fputs("cards:\n", f);
+	for (unsigned i = 0; i < o->ncards; i++) {
+		const struct rdo_card_conf *c = &o->cards[i];
+		fputs("  - name: ", f);
+		print_str(f, c->card.name);
+		fprintf(f, "\n    backend: %s\n    address: ", c->card.backend);
+		print_str(f, c->card.address);
+		fputs("\n    regmap: ", f);
+		print_path(f, c->regmap_file);
+		fprintf(f, "\n    force: %s\n", c->force ? "true" : "false");
+		if (c->numa_node < 0)
+			fputs("    numa_node: auto\n", f);
+		else
+			fprintf(f, "    numa_node: %d\n", c->numa_node);
+		if (strcmp(c->card.backend, "sim") == 0)
+			print_opts(f, 4, "sim", sim_opts, &c->card);
+		print_opts(f, 4, "dma", dma_opts, &c->dma);
+		print_opts(f, 4, "live", live_opts, &c->live);
+		print_opts(f, 4, "lossless", lossless_opts, &c->lossless);
+		print_opts(f, 4, "writer", writer_opts, &c->writer);
+	}
 }
 
 /* readout-writer's config. */

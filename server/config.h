@@ -11,48 +11,79 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
+#include "auth.h"
 #include "card.h"
 #include "dma.h"
 #include "live.h"
 #include "lossless.h"
+#include "metrics.h"
 #include "status.h"
 #include "writer.h"
 #include "regmap.h"
 
 #define RDO_DEFAULT_CONFIG	 "config/readoutd.yaml"
 #define RDO_DEFAULT_CONTROL_TCP	 "tcp://127.0.0.1:5570"
-#define RDO_DEFAULT_CONTROL_IPC	 "ipc:///tmp/readoutd.ctl"
+#define RDO_DEFAULT_CONTROL_IPC	 "ipc://{runtime}/readoutd.ctl"
 #define RDO_DEFAULT_LIVE_TCP	 "tcp://127.0.0.1:5571"
-#define RDO_DEFAULT_LIVE_IPC	 "ipc:///tmp/readoutd.live"
+#define RDO_DEFAULT_LIVE_IPC	 "ipc://{runtime}/readoutd.live"
 #define RDO_DEFAULT_LOSSLESS_TCP "tcp://127.0.0.1:5572"
-#define RDO_DEFAULT_LOSSLESS_IPC "ipc:///tmp/readoutd.lossless"
+#define RDO_DEFAULT_LOSSLESS_IPC "ipc://{runtime}/readoutd.lossless"
 #define RDO_DEFAULT_STATUS_TCP	 "tcp://127.0.0.1:5573"
-#define RDO_DEFAULT_STATUS_IPC	 "ipc:///tmp/readoutd.status"
+#define RDO_DEFAULT_STATUS_IPC	 "ipc://{runtime}/readoutd.status"
+#define RDO_DEFAULT_RUNTIME_DIR	 "/tmp" /* without systemd's $RUNTIME_DIRECTORY */
+#define RDO_DEFAULT_STATE_DIR	 "/tmp" /* {state} without systemd's $STATE_DIRECTORY */
+#define RDO_MAX_CARDS		 8
+
+/*
+ * One card and everything that reads it out: its DMA channel and sinks.
+ * Plain value. The top-level dma, live, lossless and writer sections are the
+ * defaults of every card; a card's own sections override them key by key.
+ */
+struct rdo_card_conf {
+	struct rdo_card_opts card;
+	char regmap_file[PATH_MAX]; /* resolved against the config file's folder */
+	bool force;		    /* start despite an identity or firmware mismatch */
+	int numa_node;		    /* pin the DMA thread here; -1: the card's own (auto) */
+	struct rdo_dma_opts dma;
+	struct rdo_live_opts live;
+	struct rdo_lossless_opts lossless;
+	struct rdo_writer_opts writer;
+	unsigned line, column; /* of the card's entry in the config, for messages; 0: none */
+};
 
 /* Everything the server config sets. Plain value. */
 struct rdo_server_opts {
 	char config_file[PATH_MAX];
-	char regmap_file[PATH_MAX]; /* resolved against the config file's folder */
-	struct rdo_card_opts card;
-	bool force; /* start despite an identity or firmware mismatch */
+	unsigned ncards;
+	struct rdo_card_conf cards[RDO_MAX_CARDS];
 	struct rdo_endpoints control;
-	struct rdo_dma_opts dma;
-	struct rdo_live_opts live;
-	struct rdo_lossless_opts lossless;
 	struct rdo_status_opts status;
-	struct rdo_writer_opts writer;
+	struct rdo_auth_opts security;
+	struct rdo_metrics_opts metrics;
+	/* Where {runtime} in ipc endpoints points: $RUNTIME_DIRECTORY, else /tmp. */
+	char runtime_dir[PATH_MAX];
 	int log_level; /* LOG_* */
 };
 
 /*
- * Defaults: the emulated card, its map, and every socket (control, live,
- * lossless, status) on loopback tcp and ipc.
+ * Defaults: one emulated card with its map, every socket (control, live,
+ * lossless, status) on loopback tcp and ipc, metrics on loopback.
  */
 void rdo_server_opts_init(struct rdo_server_opts *o);
 
-/* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */
+/*
+ * Fill `o` from `file` over the defaults and check it whole: card names
+ * unique, no endpoint bound twice, no two writers writing the same files.
+ * {card} and {runtime} in endpoints, and {state} in writer.directory, are
+ * expanded. 0, or -errno with
+ * "file:line:col: ..." in `err`.
+ */
 int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size_t errlen);
+
+/* Print `o` as a config file that sets every key to its value, defaults filled in. */
+void rdo_config_print(FILE *f, const struct rdo_server_opts *o);
 
 /* What readout-writer's config sets (config/readout-writer.yaml). Plain value. */
 struct rdo_remote_writer_opts {

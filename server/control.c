@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +19,10 @@
 #include "util.h"
 #include "zsock.h"
 
-#define ARENA_CHUNK (256u * 1024u)
-#define MAX_FRAMES  9  /* routing envelope and payload of one request */
-#define MAX_CHANGES 64 /* changes in one modify */
+#define ARENA_CHUNK	     (256u * 1024u)
+#define MAX_FRAMES	     9	 /* routing envelope and payload of one request */
+#define MAX_CHANGES	     64	 /* changes in one modify */
+#define RDO_MAX_CARDS_LISTED 512 /* bytes of card names in a message */
 
 /*
  * Per-request memory: the unpacked request and the reply are built here and
@@ -88,19 +90,25 @@ static void pb_free(void *data, void *p)
 
 struct rdo_control {
 	void *router;
-	struct rdo_card *card;
-	struct rdo_regmap *map;
-	struct rdo_control_info info;
+	void *monitor; /* the router's handshake failures (a PAIR on its monitor) */
+	struct rdo_status *status;
+	struct rdo_auth *auth; /* NULL: every client is local */
 	struct arena arena;
 	ProtobufCAllocator pba;
 	uint8_t *out;
 	size_t out_cap;
-	uint64_t served, refused;
+	_Atomic uint64_t served, refused; /* written by the control thread, read by metrics */
+	unsigned ncards;
+	struct rdo_control_card cards[];
 };
 
-/* One request being served. */
+/* One request being served: by whom, for which card. */
 struct call {
 	struct rdo_control *ctl;
+	const struct rdo_peer *peer;
+	struct rdo_control_card
+	    *cc; /* NULL until the request names a card (list_cards needs none) */
+	unsigned card_index;
 	Rdo__Reply *rep;
 };
 
@@ -147,20 +155,20 @@ static void *anew(struct call *c, size_t size)
 static int resolve(struct call *c, const char *name, struct rdo_target *t)
 {
 	char why[256];
-	int rc = rdo_regmap_resolve(c->ctl->map, name, t, why, sizeof(why));
+	int rc = rdo_regmap_resolve(c->cc->map, name, t, why, sizeof(why));
 	if (rc == -ENOENT)
 		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_REGISTER, "%s", why);
 	if (rc)
 		return refuse(c, RDO__ERROR_CODE__ERR_INVALID, "%s", why);
-	rc = rdo_card_check(c->ctl->card, t->bar, t->offset, t->width);
+	rc = rdo_card_check(c->cc->card, t->bar, t->offset, t->width);
 	if (rc == -ENODEV)
 		return refuse(c, RDO__ERROR_CODE__ERR_OUT_OF_BOUNDS, "%s: card %s has no BAR %u",
-			      name, c->ctl->card->name, t->bar);
+			      name, c->cc->card->name, t->bar);
 	if (rc == -ERANGE)
 		return refuse(c, RDO__ERROR_CODE__ERR_OUT_OF_BOUNDS,
 			      "%s: offset 0x%llx is outside BAR %u of card %s (0x%llx bytes)", name,
-			      (unsigned long long)t->offset, t->bar, c->ctl->card->name,
-			      (unsigned long long)c->ctl->card->bar_size[t->bar]);
+			      (unsigned long long)t->offset, t->bar, c->cc->card->name,
+			      (unsigned long long)c->cc->card->bar_size[t->bar]);
 	if (rc)
 		return refuse(c, RDO__ERROR_CODE__ERR_OUT_OF_BOUNDS,
 			      "%s: offset 0x%llx is not aligned to %u bits", name,
@@ -191,17 +199,17 @@ static int check_writable(struct call *c, const char *name, const struct rdo_tar
 static uint64_t card_read(struct call *c, const struct rdo_target *t)
 {
 	uint64_t v = 0;
-	rdo_card_read(c->ctl->card, t->bar, t->offset, t->width, &v); /* checked by resolve */
+	rdo_card_read(c->cc->card, t->bar, t->offset, t->width, &v); /* checked by resolve */
 	return v;
 }
 
 /* A whole register the map declares for card info; 0 when it declares none. */
-static uint64_t read_reg(struct call *c, const struct rdo_reg *r)
+static uint64_t reg_value(struct rdo_card *card, const struct rdo_reg *r)
 {
-	if (!r)
-		return 0;
-	struct rdo_target t = {.reg = r, .bar = r->bar, .offset = r->offset, .width = r->width};
-	return card_read(c, &t);
+	uint64_t v = 0;
+	if (r)
+		rdo_card_read(card, r->bar, r->offset, r->width, &v);
+	return v;
 }
 
 static Rdo__RegValue *new_value(struct call *c, const char *name, const struct rdo_target *t)
@@ -285,46 +293,77 @@ static int oom(struct call *c)
 	return refuse(c, RDO__ERROR_CODE__ERR_CARD, "server out of memory for this request");
 }
 
-static int do_info(struct call *c)
+/* A card's info, as info and list_cards answer. */
+static Rdo__InfoReply *card_info(struct call *c, const struct rdo_control_card *cc)
 {
-	struct rdo_control *ctl = c->ctl;
 	Rdo__InfoReply *info = anew(c, sizeof(*info));
 	if (!info)
-		return oom(c);
+		return NULL;
 	rdo__info_reply__init(info);
-	info->card = ctl->card->name;
-	info->backend = (char *)ctl->info.backend;
-	info->address = ctl->card->address;
-	info->links = ctl->card->links;
-	info->map_name = (char *)rdo_regmap_name(ctl->map);
-	info->map_file = (char *)rdo_regmap_source(ctl->map);
-	info->map_registers = (uint32_t)rdo_regmap_count(ctl->map);
-	info->forced = ctl->info.forced;
-	if (ctl->info.map_sha256) {
-		info->map_sha256.data = (uint8_t *)ctl->info.map_sha256;
+	info->card = (char *)cc->card->name;
+	info->backend = (char *)cc->backend;
+	info->address = (char *)cc->card->address;
+	info->links = cc->card->links;
+	info->map_name = (char *)rdo_regmap_name(cc->map);
+	info->map_file = (char *)rdo_regmap_source(cc->map);
+	info->map_registers = (uint32_t)rdo_regmap_count(cc->map);
+	info->forced = cc->forced;
+	info->numa_node = cc->numa_node;
+	if (cc->map_sha256) {
+		info->map_sha256.data = (uint8_t *)cc->map_sha256;
 		info->map_sha256.len = 32;
 	}
 	info->server_version = RDO_VERSION;
+	if (cc->dma) {
+		struct rdo_dma_stats st;
+		rdo_dma_stats(cc->dma, &st);
+		info->state = (Rdo__State)st.state;
+	}
 	uint64_t a, b;
-	info->identity = (uint32_t)read_reg(c, rdo_regmap_identity(ctl->map, &a));
-	info->firmware = (uint32_t)read_reg(c, rdo_regmap_firmware(ctl->map, &a, &b));
-	info->serial = read_reg(c, rdo_regmap_serial(ctl->map));
+	info->identity = (uint32_t)reg_value(cc->card, rdo_regmap_identity(cc->map, &a));
+	info->firmware = (uint32_t)reg_value(cc->card, rdo_regmap_firmware(cc->map, &a, &b));
+	info->serial = reg_value(cc->card, rdo_regmap_serial(cc->map));
 	info->bars = anew(c, RDO_CARD_MAX_BARS * sizeof(*info->bars));
 	if (!info->bars)
-		return oom(c);
+		return NULL;
 	for (unsigned i = 0; i < RDO_CARD_MAX_BARS; i++) {
-		if (!ctl->card->bar_size[i])
+		if (!cc->card->bar_size[i])
 			continue;
 		Rdo__Bar *bar = anew(c, sizeof(*bar));
 		if (!bar)
-			return oom(c);
+			return NULL;
 		rdo__bar__init(bar);
 		bar->index = i;
-		bar->size = ctl->card->bar_size[i];
+		bar->size = cc->card->bar_size[i];
 		info->bars[info->n_bars++] = bar;
 	}
+	return info;
+}
+
+static int do_info(struct call *c)
+{
+	Rdo__InfoReply *info = card_info(c, c->cc);
+	if (!info)
+		return oom(c);
 	c->rep->body_case = RDO__REPLY__BODY_INFO;
 	c->rep->info = info;
+	return 0;
+}
+
+static int do_list_cards(struct call *c)
+{
+	struct rdo_control *ctl = c->ctl;
+	Rdo__CardList *list = anew(c, sizeof(*list));
+	Rdo__InfoReply **cards = anew(c, ctl->ncards * sizeof(*cards));
+	if (!list || !cards)
+		return oom(c);
+	rdo__card_list__init(list);
+	list->cards = cards;
+	for (unsigned i = 0; i < ctl->ncards; i++)
+		if (!(cards[list->n_cards++] = card_info(c, &ctl->cards[i])))
+			return oom(c);
+	c->rep->body_case = RDO__REPLY__BODY_CARDS;
+	c->rep->cards = list;
 	return 0;
 }
 
@@ -419,7 +458,7 @@ static int apply(struct call *c, const struct plan *p, Rdo__RegValue *v)
 	bool rmw = !p->t.reg || p->t.reg->access == RDO_ACCESS_RW;
 	uint64_t old = readable(&p->t) ? card_read(c, &p->t) : 0;
 	uint64_t val = rmw ? (old & ~p->mask) | p->bits : p->bits;
-	rdo_card_write(c->ctl->card, p->t.bar, p->t.offset, p->t.width, val);
+	rdo_card_write(c->cc->card, p->t.bar, p->t.offset, p->t.width, val);
 	if (readable(&p->t)) {
 		v->has_old = true;
 		v->old = old;
@@ -427,14 +466,15 @@ static int apply(struct call *c, const struct plan *p, Rdo__RegValue *v)
 			return -1;
 	}
 	if (v->has_old)
-		rdo_notice("card %s: wrote 0x%llx to %s (bar%u:0x%llx), was 0x%llx, reads 0x%llx",
-			   c->ctl->card->name, (unsigned long long)val, p->name, p->t.bar,
-			   (unsigned long long)p->t.offset, (unsigned long long)old,
-			   (unsigned long long)v->value);
+		rdo_notice("audit: %s as %s wrote 0x%llx to card %s %s (bar%u:0x%llx), was 0x%llx, "
+			   "reads 0x%llx",
+			   c->peer->id, rdo_role_name(c->peer->role), (unsigned long long)val,
+			   c->cc->card->name, p->name, p->t.bar, (unsigned long long)p->t.offset,
+			   (unsigned long long)old, (unsigned long long)v->value);
 	else
-		rdo_notice("card %s: wrote 0x%llx to %s (bar%u:0x%llx)", c->ctl->card->name,
-			   (unsigned long long)val, p->name, p->t.bar,
-			   (unsigned long long)p->t.offset);
+		rdo_notice("audit: %s as %s wrote 0x%llx to card %s %s (bar%u:0x%llx), write-only",
+			   c->peer->id, rdo_role_name(c->peer->role), (unsigned long long)val,
+			   c->cc->card->name, p->name, p->t.bar, (unsigned long long)p->t.offset);
 	return 0;
 }
 
@@ -495,7 +535,7 @@ static int do_modify(struct call *c, const Rdo__RegModifyRequest *rq)
 
 static int do_list(struct call *c, const Rdo__RegListRequest *rq)
 {
-	const struct rdo_regmap *map = c->ctl->map;
+	const struct rdo_regmap *map = c->cc->map;
 	size_t count = rdo_regmap_count(map);
 	Rdo__RegValues *vals = new_values(c, count);
 	if (!vals)
@@ -526,7 +566,7 @@ static int do_list(struct call *c, const Rdo__RegListRequest *rq)
 
 static int do_define(struct call *c, const Rdo__RegDefineRequest *rq)
 {
-	struct rdo_regmap *map = c->ctl->map;
+	struct rdo_regmap *map = c->cc->map;
 	if ((unsigned)rq->access > RDO_ACCESS_W1C)
 		return refuse(c, RDO__ERROR_CODE__ERR_INVALID, "reg_define: unknown access %d",
 			      (int)rq->access);
@@ -580,9 +620,10 @@ static int do_define(struct call *c, const Rdo__RegDefineRequest *rq)
 	struct rdo_target t;
 	if (resolve(c, full, &t))
 		return -1;
-	rdo_notice("register map %s: defined %s at bar%u:0x%llx, %u bits, %s", rdo_regmap_name(map),
-		   full, t.bar, (unsigned long long)t.offset, t.width,
-		   rdo_access_name(t.reg->access));
+	rdo_notice(
+	    "audit: %s as %s defined in card %s's register map %s: %s at bar%u:0x%llx, %u bits, %s",
+	    c->peer->id, rdo_role_name(c->peer->role), c->cc->card->name, rdo_regmap_name(map),
+	    full, t.bar, (unsigned long long)t.offset, t.width, rdo_access_name(t.reg->access));
 	Rdo__RegValues *vals = new_values(c, 1);
 	Rdo__RegValue *v = vals ? new_value(c, t.reg->name, &t) : NULL;
 	if (!v || (readable(&t) && set_value(c, v, &t, card_read(c, &t))))
@@ -597,7 +638,7 @@ static int reply_status(struct call *c)
 	struct rdo_status_msg *m = anew(c, sizeof(*m));
 	if (!m)
 		return oom(c);
-	rdo_status_fill(c->ctl->info.status, m);
+	rdo_status_fill(c->ctl->status, c->card_index, m);
 	c->rep->body_case = RDO__REPLY__BODY_STATUS;
 	c->rep->status = &m->st;
 	return 0;
@@ -606,8 +647,8 @@ static int reply_status(struct call *c)
 /* start, stop, reset: the DMA channel acts, then the status answers. */
 static int do_acquisition(struct call *c, Rdo__Request__CmdCase cmd, uint64_t run)
 {
-	struct rdo_dma *dma = c->ctl->info.dma;
-	if (!dma)
+	struct rdo_dma *dma = c->cc->dma;
+	if (!dma || !c->ctl->status)
 		return refuse(c, RDO__ERROR_CODE__ERR_STATE,
 			      "this server runs without a DMA channel: no acquisition to control");
 	char err[256] = "";
@@ -618,11 +659,81 @@ static int do_acquisition(struct call *c, Rdo__Request__CmdCase cmd, uint64_t ru
 		return refuse(c, RDO__ERROR_CODE__ERR_STATE, "%s", err);
 	if (rc)
 		return refuse(c, RDO__ERROR_CODE__ERR_CARD, "%s", err);
+	rdo_notice("audit: %s as %s %s card %s%s", c->peer->id, rdo_role_name(c->peer->role),
+		   cmd == RDO__REQUEST__CMD_START  ? "started acquisition on"
+		   : cmd == RDO__REQUEST__CMD_STOP ? "stopped acquisition on"
+						   : "reset the DMA channel of",
+		   c->cc->card->name,
+		   cmd == RDO__REQUEST__CMD_START ? afmt(c, ", run %llu", (unsigned long long)run)
+						  : "");
 	return reply_status(c);
+}
+
+/* What each command is called in messages, and the least role that may send it. */
+static const struct {
+	const char *name;
+	enum rdo_role role;
+	bool no_card; /* needs no card named */
+} commands[] = {
+    [RDO__REQUEST__CMD_INFO] = {"info", RDO_ROLE_MONITOR},
+    [RDO__REQUEST__CMD_REG_READ] = {"reg_read", RDO_ROLE_MONITOR},
+    [RDO__REQUEST__CMD_REG_WRITE] = {"reg_write", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_REG_MODIFY] = {"reg_modify", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_REG_LIST] = {"reg_list", RDO_ROLE_MONITOR},
+    [RDO__REQUEST__CMD_REG_DEFINE] = {"reg_define", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_START] = {"start", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_STOP] = {"stop", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_RESET] = {"reset", RDO_ROLE_OPERATOR},
+    [RDO__REQUEST__CMD_STATUS] = {"status", RDO_ROLE_MONITOR},
+    [RDO__REQUEST__CMD_LIST_CARDS] = {"list_cards", RDO_ROLE_MONITOR, true},
+};
+
+/* The card a request names: by name, or the only one. */
+static int select_card(struct call *c, const char *name, const char *cmd)
+{
+	struct rdo_control *ctl = c->ctl;
+	char names[RDO_MAX_CARDS_LISTED];
+	size_t len = 0;
+	for (unsigned i = 0; i < ctl->ncards; i++) {
+		if (name[0] ? strcmp(ctl->cards[i].card->name, name) == 0 : ctl->ncards == 1) {
+			c->cc = &ctl->cards[i];
+			c->card_index = i;
+			return 0;
+		}
+		len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
+					"%s%s", i ? ", " : "", ctl->cards[i].card->name);
+	}
+	if (name[0])
+		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_CARD,
+			      "%s: no card \"%s\" here; this server reads out %s", cmd, name,
+			      names);
+	return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_CARD,
+		      "%s: this server reads out %u cards (%s): name one (readoutctl --card NAME)",
+		      cmd, ctl->ncards, names);
 }
 
 static int dispatch(struct call *c, const Rdo__Request *rq)
 {
+	unsigned cmd = (unsigned)rq->cmd_case;
+	if (cmd >= RDO_ARRAY_SIZE(commands) || !commands[cmd].name)
+		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND,
+			      "the request carries no command this server knows (protocol %d: "
+			      "info, reg_read, reg_write, reg_modify, reg_list, reg_define, start, "
+			      "stop, reset, status, list_cards)",
+			      RDO_PROTOCOL_VERSION);
+	if (c->peer->role < commands[cmd].role) {
+		rdo_warn("audit: refused %s as %s: %s%s%s needs the %s role", c->peer->id,
+			 rdo_role_name(c->peer->role), commands[cmd].name,
+			 rq->card[0] ? " on card " : "", rq->card,
+			 rdo_role_name(commands[cmd].role));
+		return refuse(c, RDO__ERROR_CODE__ERR_DENIED,
+			      "%s needs the %s role, and your key %s has %s: ask the server's "
+			      "operator to list it as %s in its authorized_keys",
+			      commands[cmd].name, rdo_role_name(commands[cmd].role), c->peer->id,
+			      rdo_role_name(c->peer->role), rdo_role_name(commands[cmd].role));
+	}
+	if (!commands[cmd].no_card && select_card(c, rq->card, commands[cmd].name))
+		return -1;
 	switch (rq->cmd_case) {
 	case RDO__REQUEST__CMD_INFO:
 		return do_info(c);
@@ -642,27 +753,32 @@ static int dispatch(struct call *c, const Rdo__Request *rq)
 	case RDO__REQUEST__CMD_RESET:
 		return do_acquisition(c, rq->cmd_case, 0);
 	case RDO__REQUEST__CMD_STATUS:
-		if (!c->ctl->info.status)
+		if (!c->ctl->status)
 			return refuse(c, RDO__ERROR_CODE__ERR_STATE,
 				      "this server runs without a DMA channel: no status");
 		return reply_status(c);
 	default:
-		return refuse(c, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND,
-			      "the request carries no command this server knows (protocol %d: "
-			      "info, reg_read, reg_write, reg_modify, reg_list, reg_define, start, "
-			      "stop, reset, status)",
-			      RDO_PROTOCOL_VERSION);
+		return do_list_cards(c);
 	}
 }
 
+/* Plain clients of a control made without auth: local, trusted as operators. */
+static const struct rdo_peer local_operator = {.role = RDO_ROLE_OPERATOR, .id = "local"};
+
 size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, const void **reply)
+{
+	return rdo_control_handle_as(ctl, &local_operator, req, len, reply);
+}
+
+size_t rdo_control_handle_as(struct rdo_control *ctl, const struct rdo_peer *peer, const void *req,
+			     size_t len, const void **reply)
 {
 	arena_reset(&ctl->arena);
 	Rdo__Reply rep;
 	rdo__reply__init(&rep);
 	rep.version = RDO_PROTOCOL_VERSION;
 	rep.message = "";
-	struct call c = {.ctl = ctl, .rep = &rep};
+	struct call c = {.ctl = ctl, .peer = peer, .rep = &rep};
 	Rdo__Request *rq = rdo__request__unpack(&ctl->pba, len, req);
 	if (rq)
 		rep.id = rq->id;
@@ -681,12 +797,13 @@ size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, 
 	if (rc) {
 		/* A refused request returns no partial body. */
 		rep.body_case = RDO__REPLY__BODY__NOT_SET;
-		ctl->refused++;
-		rdo_info("card %s: refused request %llu: %s", ctl->card->name,
-			 (unsigned long long)rep.id, rep.message);
+		atomic_fetch_add_explicit(&ctl->refused, 1, memory_order_relaxed); /* a counter */
+		rdo_info("%s%s: refused request %llu from %s: %s", c.cc ? "card " : "control",
+			 c.cc ? c.cc->card->name : "", (unsigned long long)rep.id, peer->id,
+			 rep.message);
 	} else {
 		rep.message = "ok";
-		ctl->served++;
+		atomic_fetch_add_explicit(&ctl->served, 1, memory_order_relaxed); /* a counter */
 	}
 	size_t n = rdo__reply__get_packed_size(&rep);
 	if (n > ctl->out_cap) {
@@ -703,17 +820,18 @@ size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, 
 	return rdo__reply__pack(&rep, ctl->out);
 }
 
-struct rdo_control *rdo_control_create(void *zctx, struct rdo_card *card, struct rdo_regmap *map,
-				       const struct rdo_control_info *info)
+struct rdo_control *rdo_control_create(void *zctx, const struct rdo_control_card *cards, unsigned n,
+				       struct rdo_status *status, struct rdo_auth *auth)
 {
-	struct rdo_control *ctl = calloc(1, sizeof(*ctl));
+	struct rdo_control *ctl = calloc(1, sizeof(*ctl) + n * sizeof(ctl->cards[0]));
 	if (!ctl) {
 		rdo_err("control: out of memory");
 		return NULL;
 	}
-	ctl->card = card;
-	ctl->map = map;
-	ctl->info = *info;
+	memcpy(ctl->cards, cards, n * sizeof(cards[0]));
+	ctl->ncards = n;
+	ctl->status = status;
+	ctl->auth = auth;
 	ctl->pba =
 	    (ProtobufCAllocator){.alloc = pb_alloc, .free = pb_free, .allocator_data = &ctl->arena};
 	ctl->router = zmq_socket(zctx, ZMQ_ROUTER);
@@ -724,7 +842,36 @@ struct rdo_control *rdo_control_create(void *zctx, struct rdo_card *card, struct
 	}
 	int zero = 0;
 	zmq_setsockopt(ctl->router, ZMQ_LINGER, &zero, sizeof(zero));
+	/*
+	 * A client that fails the handshake (no CURVE on a CURVE endpoint, the
+	 * wrong server key) never reaches the ZAP handler; the socket monitor is
+	 * where it shows, for the audit log.
+	 */
+	char ep[64];
+	snprintf(ep, sizeof(ep), "inproc://rdo-control-monitor-%p", (void *)ctl);
+	if (zmq_socket_monitor(ctl->router, ep,
+			       ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+				   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) == 0 &&
+	    (ctl->monitor = zmq_socket(zctx, ZMQ_PAIR)) != NULL) {
+		zmq_setsockopt(ctl->monitor, ZMQ_LINGER, &zero, sizeof(zero));
+		if (zmq_connect(ctl->monitor, ep) != 0) {
+			zmq_close(ctl->monitor);
+			ctl->monitor = NULL;
+		}
+	}
+	if (!ctl->monitor)
+		rdo_warn("control: no socket monitor (%s): failed handshakes will not be logged",
+			 zmq_strerror(errno));
 	return ctl;
+}
+
+struct rdo_regmap *rdo_control_swap_map(struct rdo_control *ctl, unsigned card,
+					struct rdo_regmap *map, const uint8_t *sha256)
+{
+	struct rdo_regmap *old = ctl->cards[card].map;
+	ctl->cards[card].map = map;
+	ctl->cards[card].map_sha256 = sha256;
+	return old;
 }
 
 void rdo_control_destroy(struct rdo_control **pctl)
@@ -732,6 +879,10 @@ void rdo_control_destroy(struct rdo_control **pctl)
 	struct rdo_control *ctl = *pctl;
 	if (!ctl)
 		return;
+	if (ctl->monitor) {
+		zmq_socket_monitor(ctl->router, NULL, 0);
+		zmq_close(ctl->monitor);
+	}
 	zmq_close(ctl->router);
 	arena_fini(&ctl->arena);
 	free(ctl->out);
@@ -756,37 +907,24 @@ int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
 static bool serve_one(struct rdo_control *ctl)
 {
 	zmq_msg_t frames[MAX_FRAMES];
-	size_t n = 0;
-	bool oversized = false;
-	for (;;) {
-		zmq_msg_t scratch, *m = n < MAX_FRAMES ? &frames[n] : &scratch;
-		zmq_msg_init(m);
-		if (zmq_msg_recv(m, ctl->router, ZMQ_DONTWAIT) < 0) {
-			zmq_msg_close(m);
-			if (n == 0)
-				return false;
-			break;
-		}
-		bool more = zmq_msg_more(m);
-		if (m == &scratch) {
-			zmq_msg_close(m);
-			oversized = true;
-		} else {
-			n++;
-		}
-		if (!more)
-			break;
-	}
+	bool oversized;
+	size_t n = rdo_zsock_recv_frames(ctl->router, frames, MAX_FRAMES, &oversized);
+	if (n == 0)
+		return false;
 	if (n < 2 || oversized) {
 		/* No routing envelope, or more frames than any client sends: drop, count. */
-		ctl->refused++;
+		atomic_fetch_add_explicit(&ctl->refused, 1, memory_order_relaxed); /* a counter */
 		for (size_t i = 0; i < n; i++)
 			zmq_msg_close(&frames[i]);
 		return true;
 	}
 	zmq_msg_t *payload = &frames[n - 1];
+	struct rdo_peer peer = local_operator;
+	if (ctl->auth)
+		rdo_auth_peer(ctl->auth, payload, &peer);
 	const void *reply;
-	size_t len = rdo_control_handle(ctl, zmq_msg_data(payload), zmq_msg_size(payload), &reply);
+	size_t len =
+	    rdo_control_handle_as(ctl, &peer, zmq_msg_data(payload), zmq_msg_size(payload), &reply);
 	for (size_t i = 0; i + 1 < n; i++)
 		zmq_msg_send(&frames[i], ctl->router, ZMQ_SNDMORE);
 	zmq_send(ctl->router, reply, len, 0);
@@ -794,30 +932,48 @@ static bool serve_one(struct rdo_control *ctl)
 	return true;
 }
 
-int rdo_control_run(struct rdo_control *ctl, int stop_fd)
+void *rdo_control_socket(struct rdo_control *ctl)
 {
-	zmq_pollitem_t items[] = {
-	    {.socket = ctl->router, .events = ZMQ_POLLIN},
-	    {.fd = stop_fd, .events = ZMQ_POLLIN},
-	};
-	for (;;) {
-		if (zmq_poll(items, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			rdo_err("control: poll failed: %s", zmq_strerror(errno));
-			return -errno;
-		}
-		/* Answer what has arrived before stopping: a request never goes unanswered. */
-		if (items[0].revents & ZMQ_POLLIN)
-			while (serve_one(ctl))
-				;
-		if (items[1].revents & ZMQ_POLLIN)
-			return 0;
-	}
+	return ctl->router;
+}
+
+void *rdo_control_monitor(struct rdo_control *ctl)
+{
+	return ctl->monitor;
+}
+
+/* A monitor event: [u16 event, u32 value][endpoint]. False when none was waiting. */
+static bool audit_one(struct rdo_control *ctl)
+{
+	uint8_t ev[6];
+	char ep[RDO_ENDPOINT_MAX] = "";
+	if (!ctl->monitor || zmq_recv(ctl->monitor, ev, sizeof(ev), ZMQ_DONTWAIT) < 0)
+		return false;
+	int more = 0;
+	size_t ml = sizeof(more);
+	zmq_getsockopt(ctl->monitor, ZMQ_RCVMORE, &more, &ml);
+	int n = more ? zmq_recv(ctl->monitor, ep, sizeof(ep) - 1, 0) : 0;
+	ep[n > 0 && (size_t)n < sizeof(ep) ? n : 0] = '\0';
+	uint16_t event;
+	memcpy(&event, ev, sizeof(event));
+	rdo_warn(
+	    "audit: refused a connection to control at %s: the handshake failed (%s)", ep,
+	    event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+		? "a protocol error: a client without CURVE on a CURVE endpoint, or the reverse"
+		: "the client hung up: a client without CURVE, or with a wrong server key");
+	return true;
+}
+
+void rdo_control_serve(struct rdo_control *ctl)
+{
+	while (serve_one(ctl))
+		;
+	while (audit_one(ctl))
+		;
 }
 
 void rdo_control_counters(const struct rdo_control *ctl, uint64_t *served, uint64_t *refused)
 {
-	*served = ctl->served;
-	*refused = ctl->refused;
+	*served = atomic_load_explicit(&ctl->served, memory_order_relaxed);   /* a counter */
+	*refused = atomic_load_explicit(&ctl->refused, memory_order_relaxed); /* a counter */
 }

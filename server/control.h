@@ -1,9 +1,15 @@
 /*
  * The control surface: a ZeroMQ ROUTER socket that takes a protobuf Request
  * per message and answers with a Reply (proto/readout.proto), and the
- * protobuf glue behind it. One thread serves any number of clients, one
- * request at a time, so the register map and the card see no concurrent
- * control access.
+ * protobuf glue behind it. One control serves every card of the server; a
+ * request names its card (Request.card), or may leave it empty when there is
+ * one. Serving is done by one thread, one request at a time, so the register
+ * maps and the cards see no concurrent control access.
+ *
+ * Every request is checked against the role of the client that sent it
+ * (auth.h): monitor may read (info, reg_read, reg_list, status, list_cards),
+ * operator may also write and control acquisition. Every accepted write and
+ * every refused request is an audit line in the log, naming the client.
  *
  * A request that cannot be served is answered with an error code and a
  * message saying what was wrong, and changes nothing on the card: every
@@ -16,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "card.h"
 #include "regmap.h"
 #include "util.h"
@@ -24,21 +31,26 @@ struct rdo_control;
 struct rdo_dma;
 struct rdo_status;
 
-/* What card info reports beyond the card and map themselves. Plain value. */
-struct rdo_control_info {
+/* One card the control serves. Plain value; what it points at is borrowed. */
+struct rdo_control_card {
+	struct rdo_card *card;
+	struct rdo_regmap *map;
 	const char *backend;
-	bool forced;
+	bool forced;		   /* started despite an identity or firmware mismatch */
 	const uint8_t *map_sha256; /* 32 bytes: SHA-256 of the map file; NULL: unknown */
 	struct rdo_dma *dma;	   /* start, stop, reset; NULL: no acquisition */
-	struct rdo_status *status; /* status; NULL with dma */
+	int numa_node;		   /* -1: unknown or one node */
 };
 
 /*
- * Serve `card` with `map` over sockets of `zctx`. Borrows all three; they must
- * outlive the control. Logs why and returns NULL on failure.
+ * Serve the `n` cards of `cards` (copied) over a ROUTER of `zctx`, their
+ * status (card i of the control is card i of `status`; NULL: no acquisition)
+ * to clients whose roles `auth` tells (NULL: every client is a local
+ * operator). Everything pointed at is borrowed and must outlive the control.
+ * Logs why and returns NULL on failure.
  */
-struct rdo_control *rdo_control_create(void *zctx, struct rdo_card *card, struct rdo_regmap *map,
-				       const struct rdo_control_info *info);
+struct rdo_control *rdo_control_create(void *zctx, const struct rdo_control_card *cards, unsigned n,
+				       struct rdo_status *status, struct rdo_auth *auth);
 void rdo_control_destroy(struct rdo_control **ctl);
 
 /*
@@ -49,16 +61,33 @@ void rdo_control_destroy(struct rdo_control **ctl);
 int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
 		     struct rdo_endpoints *bound);
 
-/* Serve until `stop_fd` becomes readable (a signalfd, an eventfd). 0 or -errno. */
-int rdo_control_run(struct rdo_control *ctl, int stop_fd);
+/*
+ * The ROUTER and its monitor (NULL when libzmq gave none), for the serving
+ * thread's poll; and: answer every request waiting and log every failed
+ * handshake (an audit line), without blocking.
+ */
+void *rdo_control_socket(struct rdo_control *ctl);
+void *rdo_control_monitor(struct rdo_control *ctl);
+void rdo_control_serve(struct rdo_control *ctl);
 
 /*
- * Handle one request frame without sockets (the loop and the tests use it).
- * The reply is valid until the next call; `*reply` points into the control.
+ * A reloaded register map for card `card` (SIGHUP), in the serving thread:
+ * requests from now on use `map` (borrowed, as at create). Returns the map it
+ * replaces, for the caller to destroy.
  */
+struct rdo_regmap *rdo_control_swap_map(struct rdo_control *ctl, unsigned card,
+					struct rdo_regmap *map, const uint8_t *sha256);
+
+/*
+ * Handle one request frame without sockets (the loop and the tests use it),
+ * from `peer`, or from a local operator. The reply is valid until the next
+ * call; `*reply` points into the control.
+ */
+size_t rdo_control_handle_as(struct rdo_control *ctl, const struct rdo_peer *peer, const void *req,
+			     size_t len, const void **reply);
 size_t rdo_control_handle(struct rdo_control *ctl, const void *req, size_t len, const void **reply);
 
-/* Requests served and refused since creation. */
+/* Requests served and refused since creation. Any thread. */
 void rdo_control_counters(const struct rdo_control *ctl, uint64_t *served, uint64_t *refused);
 
 #endif

@@ -368,6 +368,7 @@ static void *dma_thread(void *arg)
 	struct rdo_dma *d = arg;
 	bool irq_seen = false;
 	for (;;) {
+		atomic_fetch_add_explicit(&d->heartbeat, 1, memory_order_relaxed); /* a counter */
 		/* acquire: the caller's cmd_run before its command */
 		int cmd = atomic_exchange_explicit(&d->cmd, CMD_NONE, memory_order_acquire);
 		if (cmd != CMD_NONE)
@@ -467,6 +468,7 @@ void rdo_dma_stats(struct rdo_dma *d, struct rdo_dma_stats *st)
 	st->errors = atomic_load_explicit(&d->errors, memory_order_relaxed);
 	st->fifo_overflows = atomic_load_explicit(&d->fifo_overflows, memory_order_relaxed);
 	st->unclaimed = atomic_load_explicit(&d->unclaimed, memory_order_relaxed);
+	st->heartbeat = atomic_load_explicit(&d->heartbeat, memory_order_relaxed);
 	st->links = d->nlinks;
 	for (unsigned i = 0; i < d->nlinks; i++) {
 		struct dma_link *l = &d->link[i];

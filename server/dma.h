@@ -71,6 +71,7 @@ struct rdo_dma_stats {
 	const char *pool_memory;
 	uint64_t errors;
 	char last_error[256];
+	uint64_t heartbeat; /* turns of the channel thread's loop: still turning means alive */
 };
 
 struct rdo_dma;

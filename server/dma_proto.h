@@ -114,6 +114,7 @@ struct rdo_dma {
 	/* Owned by the channel thread, atomics for readers. */
 	_Atomic int state;
 	_Atomic uint64_t run, started_ns, errors, fifo_overflows, unclaimed;
+	_Atomic uint64_t heartbeat; /* turns of the thread's loop, for the service watchdog */
 	uint64_t next_housekeeping_ns;
 	unsigned rr; /* the link to post to first */
 	/* The one lock: a diagnostic string, never taken on the data path. */

@@ -6,9 +6,14 @@ SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c server
 	server/regmap.c server/config.c server/control.c server/page.c server/hostmem.c server/ring.c server/pool.c \
 	server/dma.c server/dma_superpage.c server/dma_edu.c server/sink.c server/events.c server/zsock.c \
 	server/live.c server/lossless.c server/status.c \
-	server/crc32c.c server/rdofile.c
+	server/crc32c.c server/rdofile.c server/numa.c
 # The disk writer and its sink.
 SERVER_SRCS += server/writer.c server/disk.c
+# CURVE key files, shared with the clients (clients/module.mk).
+SERVER_SRCS += server/keys.c
+SERVER_SRCS += server/auth.c
+SERVER_SRCS += server/service.c
+SERVER_SRCS += server/metrics.c
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
 SERVER_LIB := $(BUILD)/lib/libreadoutd.a
 

@@ -25,21 +25,28 @@ struct rates {
 	_Atomic uint64_t sink[RDO_DMA_MAX_SINKS];
 };
 
-struct rdo_status {
+/* One card's sources, rates and topics. */
+struct status_card {
 	struct rdo_status_sources src;
-	struct rdo_status_opts o;
-	void *sock; /* the status thread's, after create */
-	struct rdo_endpoints bound;
 	bool has_temperature;
 	unsigned temp_bar, temp_width;
 	uint64_t temp_off;
-	pthread_t thread;
-	_Atomic bool quit;
 	struct rates rates;
+	char status_topic[RDO_CARD_NAME_MAX + 8], event_topic[RDO_CARD_NAME_MAX + 8];
 	/* The status thread's: the previous sample, for rates. */
 	uint64_t prev_ns, prev_bytes, prev_superpages;
 	uint64_t prev_link[RDO_DMA_MAX_LINKS], prev_sink[RDO_DMA_MAX_SINKS];
-	uint64_t next_log_ns;
+};
+
+struct rdo_status {
+	struct rdo_status_opts o;
+	void *sock; /* the status thread's, after create */
+	struct rdo_endpoints bound;
+	pthread_t thread;
+	_Atomic bool quit;
+	uint64_t next_log_ns; /* the status thread's */
+	unsigned ncards;
+	struct status_card card[];
 };
 
 void rdo_status_opts_init(struct rdo_status_opts *o)
@@ -57,7 +64,7 @@ static double rate(const _Atomic uint64_t *r)
 }
 
 /* The rates of the last interval into a filled message. */
-static void fill_rates(struct rdo_status *s, struct rdo_status_msg *m)
+static void fill_rates(struct status_card *s, struct rdo_status_msg *m)
 {
 	m->st.rate_bytes = rate(&s->rates.bytes);
 	m->st.rate_superpages = rate(&s->rates.superpages);
@@ -67,8 +74,14 @@ static void fill_rates(struct rdo_status *s, struct rdo_status_msg *m)
 		m->sink[i].rate_bytes = rate(&s->rates.sink[i]);
 }
 
-void rdo_status_fill(struct rdo_status *s, struct rdo_status_msg *m)
+unsigned rdo_status_cards(const struct rdo_status *st)
 {
+	return st->ncards;
+}
+
+void rdo_status_fill(struct rdo_status *status, unsigned card, struct rdo_status_msg *m)
+{
+	struct status_card *s = &status->card[card];
 	memset(m, 0, sizeof(*m));
 	struct rdo_dma_stats *d = &m->dma;
 	rdo_dma_stats(s->src.dma, d);
@@ -157,7 +170,7 @@ static void set_rate(_Atomic uint64_t *r, uint64_t now, uint64_t *prev, double d
 	*prev = now;
 }
 
-static void update_rates(struct rdo_status *s, const struct rdo_status_msg *m, uint64_t now)
+static void update_rates(struct status_card *s, const struct rdo_status_msg *m, uint64_t now)
 {
 	double dt = s->prev_ns ? (double)(now - s->prev_ns) / 1e9 : 0;
 	s->prev_ns = now;
@@ -175,31 +188,32 @@ static void publish(struct rdo_status *s, const char *topic, const void *buf, si
 		zmq_send(s->sock, buf, len, ZMQ_DONTWAIT);
 }
 
-static void publish_status(struct rdo_status *s, const struct rdo_status_msg *m)
+static void publish_status(struct rdo_status *s, const struct status_card *c,
+			   const struct rdo_status_msg *m)
 {
 	size_t len = rdo__status__get_packed_size(&m->st);
 	uint8_t *buf = malloc(len);
 	if (!buf)
 		return;
 	rdo__status__pack(&m->st, buf);
-	publish(s, "status", buf, len);
+	publish(s, c->status_topic, buf, len);
 	free(buf);
 }
 
-static void publish_events(struct rdo_status *s)
+static void publish_events(struct rdo_status *s, const struct status_card *c)
 {
 	struct rdo_event e;
-	while (rdo_events_next(s->src.events, &e)) {
+	while (rdo_events_next(c->src.events, &e)) {
 		Rdo__Event ev = RDO__EVENT__INIT;
 		ev.time_ns = e.time_ns;
-		ev.card = s->src.card->name;
+		ev.card = c->src.card->name;
 		ev.severity = (Rdo__Severity)e.severity;
 		ev.kind = e.kind;
 		ev.message = e.message;
 		ev.state = (Rdo__State)e.state;
 		uint8_t buf[512];
 		if (rdo__event__get_packed_size(&ev) <= sizeof(buf))
-			publish(s, "event", buf, rdo__event__pack(&ev, buf));
+			publish(s, c->event_topic, buf, rdo__event__pack(&ev, buf));
 	}
 }
 
@@ -215,11 +229,12 @@ static void log_line(const struct rdo_status_msg *m)
 		    k->name, (unsigned long long)k->superpages, (unsigned long long)k->dropped,
 		    k->consumers, strcmp(k->name, "live") ? "consumers" : "topics subscribed");
 	}
-	rdo_info("status: %s, %.1f MB/s, %llu superpages, %llu pages dropped at the card, pool "
-		 "of %u: %u in card, %u in sinks, %u free%s",
-		 rdo_dma_state_name(m->dma.state), m->st.rate_bytes / 1e6,
-		 (unsigned long long)m->st.superpages, (unsigned long long)m->st.pages_dropped,
-		 m->st.pool_total, m->st.pool_in_card, m->st.pool_in_sinks, m->st.pool_free, sinks);
+	rdo_info(
+	    "status: card %s %s, %.1f MB/s, %llu superpages, %llu pages dropped at the card, pool "
+	    "of %u: %u in card, %u in sinks, %u free%s",
+	    m->card, rdo_dma_state_name(m->dma.state), m->st.rate_bytes / 1e6,
+	    (unsigned long long)m->st.superpages, (unsigned long long)m->st.pages_dropped,
+	    m->st.pool_total, m->st.pool_in_card, m->st.pool_in_sinks, m->st.pool_free, sinks);
 }
 
 static void *status_thread(void *arg)
@@ -233,46 +248,57 @@ static void *status_thread(void *arg)
 	}
 	/* acquire: nothing but the flag itself */
 	while (!atomic_load_explicit(&s->quit, memory_order_acquire)) {
-		publish_events(s);
+		for (unsigned i = 0; i < s->ncards; i++)
+			publish_events(s, &s->card[i]);
 		uint64_t now = rdo_now_ns();
 		if (now >= next) {
 			next = now + (uint64_t)s->o.interval_ms * 1000000u;
-			rdo_status_fill(s, m);
-			update_rates(s, m, now);
-			fill_rates(s, m);
-			publish_status(s, m);
-			if (s->o.log_interval_s && now >= s->next_log_ns) {
-				if (s->next_log_ns)
+			bool log = s->o.log_interval_s && now >= s->next_log_ns;
+			for (unsigned i = 0; i < s->ncards; i++) {
+				struct status_card *c = &s->card[i];
+				rdo_status_fill(s, i, m);
+				update_rates(c, m, now);
+				fill_rates(c, m);
+				publish_status(s, c, m);
+				if (log && s->next_log_ns)
 					log_line(m);
-				s->next_log_ns = now + (uint64_t)s->o.log_interval_s * 1000000000u;
 			}
+			if (log)
+				s->next_log_ns = now + (uint64_t)s->o.log_interval_s * 1000000000u;
 		}
 		struct timespec ts = {0, 20000000};
 		nanosleep(&ts, NULL);
 	}
-	publish_events(s);
+	for (unsigned i = 0; i < s->ncards; i++)
+		publish_events(s, &s->card[i]);
 	free(m);
 	return NULL;
 }
 
-struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src,
+struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src, unsigned n,
 				     const struct rdo_status_opts *o)
 {
-	struct rdo_status *s = calloc(1, sizeof(*s));
+	struct rdo_status *s = calloc(1, sizeof(*s) + n * sizeof(s->card[0]));
 	if (!s) {
 		rdo_err("status: out of memory");
 		return NULL;
 	}
-	s->src = *src;
 	s->o = *o;
-	struct rdo_target t;
-	char err[128];
-	if (rdo_regmap_resolve(src->map, "mon.temperature", &t, err, sizeof(err)) == 0 &&
-	    rdo_card_check(src->card, t.bar, t.offset, t.width) == 0) {
-		s->has_temperature = true;
-		s->temp_bar = t.bar;
-		s->temp_off = t.offset;
-		s->temp_width = t.width;
+	s->ncards = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct status_card *c = &s->card[i];
+		c->src = src[i];
+		snprintf(c->status_topic, sizeof(c->status_topic), "status/%s", src[i].card->name);
+		snprintf(c->event_topic, sizeof(c->event_topic), "event/%s", src[i].card->name);
+		struct rdo_target t;
+		char err[128];
+		if (rdo_regmap_resolve(src[i].map, "mon.temperature", &t, err, sizeof(err)) == 0 &&
+		    rdo_card_check(src[i].card, t.bar, t.offset, t.width) == 0) {
+			c->has_temperature = true;
+			c->temp_bar = t.bar;
+			c->temp_off = t.offset;
+			c->temp_width = t.width;
+		}
 	}
 	s->sock = zmq_socket(zctx, ZMQ_PUB);
 	int linger = 0;

@@ -1,11 +1,14 @@
 /*
- * The status stream: a Status message on topic "status" every interval and
- * an Event on topic "event" whenever something happens, on a ZeroMQ PUB
- * socket; and a one-line summary in the log every log_interval. The control
- * socket's status command answers with the same Status.
+ * The status stream: for every card, a Status message on topic
+ * "status/CARD" every interval and an Event on topic "event/CARD" whenever
+ * something happens, on one ZeroMQ PUB socket; and a one-line summary per
+ * card in the log every log_interval. Subscribing to "status" gets every
+ * card's; a message's card field says whose it is. The control socket's
+ * status command and the metrics endpoint serve the same Status.
  *
  * One status thread publishes and computes the rates; rdo_status_fill() may
- * be called from any one other thread.
+ * be called from any other thread too (it reads counters, rates and the
+ * card's temperature register).
  */
 #ifndef RDO_STATUS_H
 #define RDO_STATUS_H
@@ -29,7 +32,7 @@ struct rdo_events;
 struct rdo_regmap;
 struct rdo_sink;
 
-/* What the status reports on. Borrowed: all must outlive the status. */
+/* What the status reports on, per card. Borrowed: all must outlive the status. */
 struct rdo_status_sources {
 	struct rdo_card *card;
 	const struct rdo_regmap *map; /* read at create only: the temperature register */
@@ -55,14 +58,20 @@ struct rdo_status_msg {
 
 struct rdo_status;
 
-/* Bind the status stream and start its thread. Logs why and returns NULL on failure. */
-struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src,
+/*
+ * Bind the status stream of the `n` cards of `src` (copied) and start its
+ * thread. Logs why and returns NULL on failure.
+ */
+struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src, unsigned n,
 				     const struct rdo_status_opts *o);
 void rdo_status_destroy(struct rdo_status **st);
 
 const struct rdo_endpoints *rdo_status_endpoints(const struct rdo_status *st);
 
-/* Fill `m` with the current status; valid while `m` lives. */
-void rdo_status_fill(struct rdo_status *st, struct rdo_status_msg *m);
+/* How many cards it reports on. */
+unsigned rdo_status_cards(const struct rdo_status *st);
+
+/* Fill `m` with card `card`'s current status (card < rdo_status_cards); valid while `m` lives. */
+void rdo_status_fill(struct rdo_status *st, unsigned card, struct rdo_status_msg *m);
 
 #endif

@@ -308,12 +308,15 @@ static void isolate(struct text *t, const char *dir)
 	    {"control", "ctl"}, {"live", "live"}, {"lossless", "lossless"}, {"status", "status"}};
 	char value[PATH_MAX + 64];
 	snprintf(value, sizeof(value), "\"%s\"", dir);
-	put_key(t, "card", "address", value, false);
+	/* A config listing cards gives each its own address (@DIR@/a, ...). */
+	if (!find_section(t->s, "cards").found)
+		put_key(t, "card", "address", value, false);
 	for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
 		snprintf(value, sizeof(value), "[ \"tcp://127.0.0.1:*\", \"ipc://%s/%s\" ]", dir,
 			 streams[i][1]);
 		put_key(t, streams[i][0], "bind", value, false);
 	}
+	put_key(t, "metrics", "bind", "\"127.0.0.1:0\"", false);
 }
 
 /* The first tcp and ipc endpoint after " WHAT on " in the ready line, up to the next ','. */
@@ -353,6 +356,10 @@ static bool parse_ready(struct rdo_daemon *d, const char *log)
 	parse_endpoints(line, "live", d->live_tcp, d->live_ipc);
 	parse_endpoints(line, "lossless", d->lossless_tcp, d->lossless_ipc);
 	parse_endpoints(line, "status", d->status_tcp, d->status_ipc);
+	const char *m = strstr(line, " metrics on http://");
+	if (m)
+		snprintf(d->metrics, sizeof(d->metrics), "%.*s", (int)strcspn(m + 12, " ,"),
+			 m + 12);
 	free(line);
 	return true;
 }

@@ -9,10 +9,12 @@
  * readoutd on the default ports). Unless the config text sets them, the
  * harness fills in
  *   card.address            the temporary folder (the card's owner lock is
- *                           named after backend and address)
+ *                           named after backend and address); a config with
+ *                           a cards list gives each card its own address
  *   control/live/lossless/status.bind
  *                           tcp://127.0.0.1:* and ipc://DIR/ctl, /live,
  *                           /lossless, /status
+ *   metrics.bind            127.0.0.1:0 (any free port)
  * A config text may still name fixed endpoints or an address on purpose.
  */
 #ifndef RDO_HARNESS_H
@@ -39,7 +41,8 @@ struct rdo_daemon {
 	char lossless_ipc[RDO_EP_MAX];
 	char status_tcp[RDO_EP_MAX];
 	char status_ipc[RDO_EP_MAX];
-	int exit_status; /* after rdo_daemon_stop, or a failed start */
+	char metrics[RDO_EP_MAX]; /* http://HOST:PORT/metrics; "" when off */
+	int exit_status;	  /* after rdo_daemon_stop, or a failed start */
 };
 
 /*

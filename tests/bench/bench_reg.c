@@ -15,6 +15,11 @@
  * blocks and each side's latencies are pooled over all its blocks: a burst of
  * other load lands on both sides alike.
  *
+ * The same readoutd also binds a non-loopback endpoint, which speaks CURVE:
+ * a third client reads over it with an operator key, and its latencies are
+ * printed against the plain readoutd ones (reg_read_curve_*), so the ratio
+ * is what encryption and authentication add to a register read.
+ *
  * Prints, per figure: "bench <name> <value> <unit> baseline <value> ratio <value>".
  * RDO_BENCH_N overrides the number of requests per side (default 100000).
  */
@@ -34,6 +39,7 @@
 #include <zmq.h>
 
 #include "benchlib.h"
+#include "keys.h"
 #include "rdoclient.h"
 #include "util.h"
 
@@ -125,11 +131,16 @@ static void echo_server(int ep_fd, int reply_fd)
 	_exit(0);
 }
 
-static void *req_socket(void *ctx, const char *endpoint)
+static void *req_socket(void *ctx, const char *endpoint, const struct rdo_client_keys *keys)
 {
 	void *s = zmq_socket(ctx, ZMQ_REQ);
 	if (!s)
 		return NULL;
+	if (keys && rdo_client_keys_apply(keys, s)) {
+		fprintf(stderr, "bench_reg: cannot set CURVE keys: %s\n", zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
 	int zero = 0, timeout = TIMEOUT_MS;
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	zmq_setsockopt(s, ZMQ_RCVTIMEO, &timeout, sizeof(timeout));
@@ -264,6 +275,9 @@ int main(void)
 	int status = 1;
 	struct rdo_daemon d = {.pid = -1};
 	struct side rdo = {.name = "readoutd"}, base = {.name = "baseline"};
+	struct side curve = {.name = "readoutd over CURVE"};
+	char keydir[] = "/tmp/rdo-bench-keys-XXXXXX";
+	bool keys_made = false;
 	void *ctx = NULL;
 	int ep_pipe[2], reply_pipe[2];
 
@@ -301,21 +315,60 @@ int main(void)
 	}
 	echo_ep[sizeof(echo_ep) - 1] = '\0';
 
-	if (rdo_daemon_start(&d, NULL, NULL) != 0) {
+	/* The server's and the client's key pairs, the client authorised as an operator. */
+	struct rdo_keypair server_kp, client_kp;
+	char err[512], path[PATH_MAX], curve_ep[256] = "";
+	if (!mkdtemp(keydir)) {
+		perror("bench_reg: mkdtemp");
+		goto out_child;
+	}
+	keys_made = true;
+	snprintf(path, sizeof(path), "%s/server", keydir);
+	int krc = rdo_key_generate(path, "bench-server", &server_kp, err, sizeof(err));
+	snprintf(path, sizeof(path), "%s/client", keydir);
+	if (krc == 0)
+		krc = rdo_key_generate(path, "bench-client", &client_kp, err, sizeof(err));
+	snprintf(path, sizeof(path), "%s/authorized_keys", keydir);
+	FILE *af = krc ? NULL : fopen(path, "w");
+	if (!af) {
+		fprintf(stderr, "bench_reg: cannot make keys: %s\n", krc ? err : strerror(errno));
+		goto out_child;
+	}
+	fprintf(af, "operator %s bench-client\n", client_kp.public_z85);
+	fclose(af);
+	char set_key[PATH_MAX + 32], set_auth[PATH_MAX + 32];
+	snprintf(set_key, sizeof(set_key), "security.server_key=\"%s/server.key\"", keydir);
+	snprintf(set_auth, sizeof(set_auth), "security.authorized_keys=\"%s/authorized_keys\"",
+		 keydir);
+	const char *const set[] = {"control.bind=[\"tcp://127.0.0.1:*\", \"tcp://0.0.0.0:*\"]",
+				   set_key, set_auth, NULL};
+	struct rdo_daemon_opts dopts = {.set = set};
+	if (rdo_daemon_start_opts(&d, &dopts) != 0) {
 		fprintf(stderr, "bench_reg: readoutd did not start (exit status %d, log in %s)\n",
 			d.exit_status, d.log);
 		goto out_daemon;
 	}
+	/* The CURVE endpoint, as bound on every address, dialled on loopback. */
+	char *log = rdo_daemon_log(&d);
+	const char *pub = log ? strstr(log, " tcp://0.0.0.0:") : NULL;
+	if (pub)
+		snprintf(curve_ep, sizeof(curve_ep), "tcp://127.0.0.1:%.*s",
+			 (int)strcspn(pub + 15, " ,\n"), pub + 15);
+	free(log);
+	struct rdo_client_keys ck = {.enabled = true, .own = client_kp};
+	memcpy(ck.server_public, server_kp.public_z85, sizeof(ck.server_public));
 	rdo.lat_ns = malloc(n * sizeof(*rdo.lat_ns));
 	base.lat_ns = malloc(n * sizeof(*base.lat_ns));
+	curve.lat_ns = malloc(n * sizeof(*curve.lat_ns));
 	ctx = zmq_ctx_new();
-	if (!rdo.lat_ns || !base.lat_ns || !ctx) {
-		fprintf(stderr, "bench_reg: out of memory\n");
+	if (!rdo.lat_ns || !base.lat_ns || !curve.lat_ns || !ctx || !curve_ep[0]) {
+		fprintf(stderr, "bench_reg: out of memory, or no CURVE endpoint in the log\n");
 		goto out_sockets;
 	}
-	rdo.sock = req_socket(ctx, d.tcp);
-	base.sock = req_socket(ctx, echo_ep);
-	if (!rdo.sock || !base.sock)
+	rdo.sock = req_socket(ctx, d.tcp, NULL);
+	base.sock = req_socket(ctx, echo_ep, NULL);
+	curve.sock = req_socket(ctx, curve_ep, &ck);
+	if (!rdo.sock || !base.sock || !curve.sock)
 		goto out_sockets;
 
 	/* One real reply, handed to the baseline server as the one it gives. */
@@ -331,13 +384,15 @@ int main(void)
 		goto out_sockets;
 	}
 
-	if (warm_up(&rdo, &id, WARMUP) || warm_up(&base, &id, WARMUP))
+	if (warm_up(&rdo, &id, WARMUP) || warm_up(&base, &id, WARMUP) ||
+	    warm_up(&curve, &id, WARMUP))
 		goto out_sockets;
 	for (int b = 0; b < BLOCKS; b++) {
-		/* Alternate which side goes first, so neither always follows the other. */
-		struct side *first = b % 2 ? &rdo : &base, *second = b % 2 ? &base : &rdo;
-		if (run_block(first, &id, per_block) || run_block(second, &id, per_block))
-			goto out_sockets;
+		/* Rotate which side goes first, so none always follows another. */
+		struct side *order[3] = {&rdo, &base, &curve};
+		for (int k = 0; k < 3; k++)
+			if (run_block(order[(b + k) % 3], &id, per_block))
+				goto out_sockets;
 	}
 
 	qsort(rdo.lat_ns, n, sizeof(*rdo.lat_ns), cmp_u64);
@@ -349,6 +404,12 @@ int main(void)
 	/* For ops/s higher is better: a ratio below 1 means readoutd is slower. */
 	bench_print_figure("reg_read_ops", (double)n * 1e9 / (double)rdo.total_ns, "ops/s",
 			   (double)n * 1e9 / (double)base.total_ns, 0);
+	/* CURVE against the same readoutd in plain: what encryption and ZAP add. */
+	qsort(curve.lat_ns, n, sizeof(*curve.lat_ns), cmp_u64);
+	bench_print_figure("reg_read_curve_median_us", percentile_us(curve.lat_ns, n, 50), "us",
+			   percentile_us(rdo.lat_ns, n, 50), 2);
+	bench_print_figure("reg_read_curve_p99_us", percentile_us(curve.lat_ns, n, 99), "us",
+			   percentile_us(rdo.lat_ns, n, 99), 2);
 
 	/* An empty request ends the baseline server. */
 	char empty;
@@ -358,12 +419,15 @@ int main(void)
 	}
 	status = 0;
 out_sockets:
+	if (curve.sock)
+		zmq_close(curve.sock);
 	if (base.sock)
 		zmq_close(base.sock);
 	if (rdo.sock)
 		zmq_close(rdo.sock);
 	if (ctx)
 		zmq_ctx_term(ctx);
+	free(curve.lat_ns);
 	free(base.lat_ns);
 	free(rdo.lat_ns);
 out_daemon:
@@ -381,6 +445,15 @@ out_child:
 		if (status == 0)
 			fprintf(stderr, "bench_reg: the baseline server failed\n");
 		status = 1;
+	}
+	if (keys_made) {
+		static const char *const files[] = {"server.key", "server.pub", "client.key",
+						    "client.pub", "authorized_keys"};
+		for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", keydir, files[i]);
+			unlink(path);
+		}
+		rmdir(keydir);
 	}
 	return status;
 }

@@ -269,7 +269,7 @@ static Rdo__Event *wait_event(void *s, const char *text, int timeout_ms)
 	uint8_t buf[4096];
 	int n;
 	while ((now = now_ms()) < deadline &&
-	       (n = next_message(s, "event", buf, sizeof(buf), (int)(deadline - now))) >= 0) {
+	       (n = next_message(s, "event/sim0", buf, sizeof(buf), (int)(deadline - now))) >= 0) {
 		Rdo__Event *e = rdo__event__unpack(NULL, (size_t)n, buf);
 		cr_assert_not_null(e, "an event that is not an Event protobuf");
 		if (strstr(e->message, text))
@@ -840,7 +840,7 @@ Test(datapath, status_stream)
 	start(&d, SMALL_CONFIG, NULL);
 	void *tcp = status_socket(d.status_tcp), *ipc = status_socket(d.status_ipc);
 	uint8_t buf[16384];
-	int n = next_message(tcp, "status", buf, sizeof(buf), 2500);
+	int n = next_message(tcp, "status/sim0", buf, sizeof(buf), 2500);
 	cr_assert_gt(n, 0, "no status message within 2.5 s (interval 1 s)");
 	Rdo__Status *s = rdo__status__unpack(NULL, (size_t)n, buf);
 	cr_assert_not_null(s, "not a Status protobuf");
@@ -852,7 +852,8 @@ Test(datapath, status_stream)
 	cr_assert_eq(s->n_sinks, 2);
 	cr_assert_gt(s->time_ns, 0);
 	rdo__status__free_unpacked(s, NULL);
-	cr_assert_gt(next_message(ipc, "status", buf, sizeof(buf), 2500), 0, "nothing over ipc");
+	cr_assert_gt(next_message(ipc, "status/sim0", buf, sizeof(buf), 2500), 0,
+		     "nothing over ipc");
 
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
 	Rdo__Event *e = wait_event(tcp, "acquisition idle", 2000);
@@ -861,7 +862,7 @@ Test(datapath, status_stream)
 	cr_assert_eq(e->state, RDO__STATE__STATE_IDLE);
 	cr_assert_str_eq(e->card, "sim0");
 	rdo__event__free_unpacked(e, NULL);
-	n = next_message(tcp, "status", buf, sizeof(buf), 2500);
+	n = next_message(tcp, "status/sim0", buf, sizeof(buf), 2500);
 	cr_assert_gt(n, 0, "no status after the stop");
 	s = rdo__status__unpack(NULL, (size_t)n, buf);
 	cr_assert_not_null(s);

@@ -44,7 +44,8 @@ Test(startup, unknown_key_lists_the_allowed_ones)
 {
 	expect_refusal("card:\n  regmapp: x.yaml\n",
 		       "config.yaml:2:3: card.regmapp: unknown key (expected one of: name, "
-		       "backend, address, regmap, force, sim)");
+		       "backend, address, regmap, force, numa_node, sim, dma, live, lossless, "
+		       "writer)");
 }
 
 Test(startup, invalid_yaml)
@@ -189,7 +190,7 @@ Test(startup, the_default_config_starts)
 	char config[PATH_MAX];
 	snprintf(config, sizeof(config), "%s/config/readoutd.yaml", rdo_source_dir());
 	const char *const args[] = {"--bind", "tcp://127.0.0.1:*", NULL};
-	char text[8192];
+	char text[16384];
 	FILE *f = fopen(config, "r");
 	cr_assert_not_null(f);
 	size_t n = fread(text, 1, sizeof(text) / 2, f);
@@ -197,12 +198,16 @@ Test(startup, the_default_config_starts)
 	text[n] = '\0';
 	/* Keep its regmap reference working from the temporary folder. */
 	cr_assert_eq(replace_all(text, sizeof(text), "regmap: regmaps/", "regmap: @MAP@/"), 1);
-	cr_assert_eq(replace_all(text, sizeof(text), "ipc:///tmp/readoutd.", "ipc://@DIR@/"), 4);
+	cr_assert_eq(replace_all(text, sizeof(text), "ipc://{runtime}/readoutd.", "ipc://@DIR@/"),
+		     4);
+	cr_assert_eq(replace_all(text, sizeof(text), "bind: 127.0.0.1:5574", "bind: 127.0.0.1:0"),
+		     1);
 	for (int port = 5570; port <= 5573; port++) {
 		char ep[32];
 		snprintf(ep, sizeof(ep), "tcp://127.0.0.1:%d", port);
 		cr_assert_eq(replace_all(text, sizeof(text), ep, "tcp://127.0.0.1:*"), 1, "%s", ep);
 	}
+	cr_assert(n < sizeof(text) / 2, "config/readoutd.yaml outgrew the test's buffer");
 	cr_assert_null(strstr(text, "address:"), "the shipped config names a card address");
 	cr_assert_eq(rdo_daemon_start(&d, text, args), 0, "%s", rdo_daemon_log(&d));
 	cr_assert(d.live_tcp[0] && d.lossless_ipc[0] && d.status_tcp[0], "ready line lacks sinks");

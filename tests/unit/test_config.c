@@ -70,26 +70,26 @@ Test(config, defaults)
 {
 	struct rdo_server_opts o;
 	rdo_server_opts_init(&o);
-	cr_assert_eq(o.card.links, 12);
-	cr_assert_str_eq(o.card.backend, "sim");
+	cr_assert_eq(o.cards[0].card.links, 12);
+	cr_assert_str_eq(o.cards[0].card.backend, "sim");
 	cr_assert_eq(o.control.n, 2);
 	cr_assert_str_eq(o.control.ep[0], RDO_DEFAULT_CONTROL_TCP);
 	cr_assert_str_eq(o.control.ep[1], RDO_DEFAULT_CONTROL_IPC);
 	cr_assert_eq(o.log_level, LOG_INFO);
-	cr_assert_not(o.force);
-	cr_assert_eq(o.card.sim_rate, 100000000);
-	cr_assert_eq(o.dma.superpage_size, 1u << 20);
-	cr_assert_eq(o.dma.superpages, 256);
-	cr_assert_eq(o.dma.link_mask, UINT32_MAX);
-	cr_assert_eq(o.dma.page_size, 8192);
-	cr_assert(o.dma.autostart);
-	cr_assert(o.live.enabled);
-	cr_assert_eq(o.live.bind.n, 2);
-	cr_assert_str_eq(o.live.bind.ep[0], RDO_DEFAULT_LIVE_TCP);
-	cr_assert_str_eq(o.live.bind.ep[1], RDO_DEFAULT_LIVE_IPC);
-	cr_assert(o.lossless.enabled);
-	cr_assert_str_eq(o.lossless.bind.ep[0], RDO_DEFAULT_LOSSLESS_TCP);
-	cr_assert_str_eq(o.lossless.bind.ep[1], RDO_DEFAULT_LOSSLESS_IPC);
+	cr_assert_not(o.cards[0].force);
+	cr_assert_eq(o.cards[0].card.sim_rate, 100000000);
+	cr_assert_eq(o.cards[0].dma.superpage_size, 1u << 20);
+	cr_assert_eq(o.cards[0].dma.superpages, 256);
+	cr_assert_eq(o.cards[0].dma.link_mask, UINT32_MAX);
+	cr_assert_eq(o.cards[0].dma.page_size, 8192);
+	cr_assert(o.cards[0].dma.autostart);
+	cr_assert(o.cards[0].live.enabled);
+	cr_assert_eq(o.cards[0].live.bind.n, 2);
+	cr_assert_str_eq(o.cards[0].live.bind.ep[0], RDO_DEFAULT_LIVE_TCP);
+	cr_assert_str_eq(o.cards[0].live.bind.ep[1], RDO_DEFAULT_LIVE_IPC);
+	cr_assert(o.cards[0].lossless.enabled);
+	cr_assert_str_eq(o.cards[0].lossless.bind.ep[0], RDO_DEFAULT_LOSSLESS_TCP);
+	cr_assert_str_eq(o.cards[0].lossless.bind.ep[1], RDO_DEFAULT_LOSSLESS_IPC);
 	cr_assert_str_eq(o.status.bind.ep[0], RDO_DEFAULT_STATUS_TCP);
 	cr_assert_str_eq(o.status.bind.ep[1], RDO_DEFAULT_STATUS_IPC);
 }
@@ -98,18 +98,19 @@ Test(config, load_server_config)
 {
 	struct rdo_server_opts o;
 	rdo_server_opts_init(&o);
-	o.card.links = 1;
+	o.cards[0].card.links = 1;
 	o.log_level = LOG_DEBUG;
 	char err[512] = "";
 	cr_assert_eq(rdo_config_load(CONFIG_FILE, &o, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(o.config_file, CONFIG_FILE);
-	cr_assert_str_eq(o.regmap_file, REGMAP_FILE, "the map path is resolved beside the config");
-	cr_assert_str_eq(o.card.name, "sim0");
-	cr_assert_str_eq(o.card.backend, "sim");
-	cr_assert_eq(o.card.links, 12);
-	cr_assert_eq(o.card.serial, 0x5244000000000001ull);
-	cr_assert_eq(o.card.fw_version, 0x01020003);
-	cr_assert_not(o.force);
+	cr_assert_str_eq(o.cards[0].regmap_file, REGMAP_FILE,
+			 "the map path is resolved beside the config");
+	cr_assert_str_eq(o.cards[0].card.name, "sim0");
+	cr_assert_str_eq(o.cards[0].card.backend, "sim");
+	cr_assert_eq(o.cards[0].card.links, 12);
+	cr_assert_eq(o.cards[0].card.serial, 0x5244000000000001ull);
+	cr_assert_eq(o.cards[0].card.fw_version, 0x01020003);
+	cr_assert_not(o.cards[0].force);
 	cr_assert_eq(o.control.n, 2);
 	cr_assert_str_eq(o.control.ep[0], "tcp://127.0.0.1:5570");
 	cr_assert_str_eq(o.control.ep[1], "ipc:///tmp/readoutd.ctl");
@@ -122,13 +123,23 @@ Test(config, shipped_config_is_the_defaults)
 	struct rdo_server_opts d, o;
 	rdo_server_opts_init(&d);
 	rdo_server_opts_init(&o);
-	char err[512] = "";
+	char err[512] = "", path[PATH_MAX];
+	/* The defaults as loading a config that sets nothing makes them: {runtime} expanded. */
+	write_temp("log_level: info\n", path);
+	int rc = rdo_config_load(path, &d, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_eq(rdo_config_load(CONFIG_FILE, &o, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(memcmp(&o.card, &d.card, sizeof(o.card)), 0);
+	cr_assert_eq(o.ncards, 1);
+	cr_assert_eq(memcmp(&o.cards[0].card, &d.cards[0].card, sizeof(o.cards[0].card)), 0);
+	cr_assert_eq(memcmp(&o.security, &d.security, sizeof(o.security)), 0);
+	cr_assert_eq(memcmp(&o.metrics, &d.metrics, sizeof(o.metrics)), 0);
+	cr_assert_eq(o.cards[0].numa_node, d.cards[0].numa_node);
 	cr_assert_eq(memcmp(&o.control, &d.control, sizeof(o.control)), 0);
-	cr_assert_eq(memcmp(&o.dma, &d.dma, sizeof(o.dma)), 0);
-	cr_assert_eq(memcmp(&o.live, &d.live, sizeof(o.live)), 0);
-	cr_assert_eq(memcmp(&o.lossless, &d.lossless, sizeof(o.lossless)), 0);
+	cr_assert_eq(memcmp(&o.cards[0].dma, &d.cards[0].dma, sizeof(o.cards[0].dma)), 0);
+	cr_assert_eq(memcmp(&o.cards[0].live, &d.cards[0].live, sizeof(o.cards[0].live)), 0);
+	cr_assert_eq(
+	    memcmp(&o.cards[0].lossless, &d.cards[0].lossless, sizeof(o.cards[0].lossless)), 0);
 	cr_assert_eq(memcmp(&o.status, &d.status, sizeof(o.status)), 0);
 }
 
@@ -151,14 +162,14 @@ Test(config, load_custom_config)
 	unlink(path);
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_eq(o.log_level, LOG_DEBUG);
-	cr_assert_str_eq(o.card.name, "lab_1");
-	cr_assert_str_eq(o.card.address, "0000:3b:00.0");
-	cr_assert_str_eq(o.regmap_file, "/tmp/maps/other.yaml");
-	cr_assert(o.force);
-	cr_assert_eq(o.card.links, 4);
-	cr_assert_eq(o.card.identity, 0xcafe);
-	cr_assert_eq(o.card.fw_version, 0x01020009);
-	cr_assert_eq(o.card.serial, 7);
+	cr_assert_str_eq(o.cards[0].card.name, "lab_1");
+	cr_assert_str_eq(o.cards[0].card.address, "0000:3b:00.0");
+	cr_assert_str_eq(o.cards[0].regmap_file, "/tmp/maps/other.yaml");
+	cr_assert(o.cards[0].force);
+	cr_assert_eq(o.cards[0].card.links, 4);
+	cr_assert_eq(o.cards[0].card.identity, 0xcafe);
+	cr_assert_eq(o.cards[0].card.fw_version, 0x01020009);
+	cr_assert_eq(o.cards[0].card.serial, 7);
 	cr_assert_eq(o.control.n, 1);
 	cr_assert_str_eq(o.control.ep[0], "tcp://0.0.0.0:6000");
 }
@@ -173,8 +184,8 @@ Test(config, default_regmap_beside_config)
 	unlink(path);
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_eq(o.log_level, LOG_NOTICE);
-	cr_assert_str_eq(o.regmap_file, "/tmp/regmaps/rdo-sim.yaml");
-	cr_assert_eq(o.card.links, 12, "defaults stay where the file says nothing");
+	cr_assert_str_eq(o.cards[0].regmap_file, "/tmp/regmaps/rdo-sim.yaml");
+	cr_assert_eq(o.cards[0].card.links, 12, "defaults stay where the file says nothing");
 	cr_assert_eq(o.control.n, 2);
 }
 
@@ -187,7 +198,7 @@ Test(config, absolute_regmap_path)
 	int rc = rdo_config_load(path, &o, err, sizeof(err));
 	unlink(path);
 	cr_assert_eq(rc, 0, "%s", err);
-	cr_assert_str_eq(o.regmap_file, "/etc/readoutd/map.yaml");
+	cr_assert_str_eq(o.cards[0].regmap_file, "/etc/readoutd/map.yaml");
 }
 
 Test(config, load_sim_regmap)
@@ -390,11 +401,11 @@ Test(config, unknown_key)
 {
 	expect_config_error("card:\n  nmae: sim1\n", 2, 3,
 			    "card.nmae: unknown key (expected one of: name, backend, address, "
-			    "regmap, force, sim)");
+			    "regmap, force, numa_node, sim, dma, live, lossless, writer)");
 	expect_config_error(
 	    "log_level: info\nlinks: 12\n", 2, 1,
-	    "links: unknown key (expected one of: card, control, dma, live, lossless, "
-	    "status, log_level, writer)");
+	    "links: unknown key (expected one of: card, cards, control, dma, live, lossless, "
+	    "status, log_level, writer, security, metrics, runtime_dir)");
 }
 
 Test(config, key_given_twice)
@@ -619,22 +630,22 @@ Test(config, sim_generator)
 		    "    variable_size: yes\n"
 		    "    header_only: on\n",
 		    &o);
-	cr_assert_eq(o.card.sim_rate, 100000000);
-	cr_assert(o.card.sim_pulsed);
-	cr_assert_eq(o.card.sim_pulse_hz, 10000);
-	cr_assert_eq(o.card.sim_pulse_bytes, 1u << 31);
-	cr_assert(o.card.sim_variable_size);
-	cr_assert(o.card.sim_header_only);
-	cr_assert_eq(o.card.links, 12, "keys not given keep their defaults");
+	cr_assert_eq(o.cards[0].card.sim_rate, 100000000);
+	cr_assert(o.cards[0].card.sim_pulsed);
+	cr_assert_eq(o.cards[0].card.sim_pulse_hz, 10000);
+	cr_assert_eq(o.cards[0].card.sim_pulse_bytes, 1u << 31);
+	cr_assert(o.cards[0].card.sim_variable_size);
+	cr_assert(o.cards[0].card.sim_header_only);
+	cr_assert_eq(o.cards[0].card.links, 12, "keys not given keep their defaults");
 
 	load_config("card: { sim: { rate: 0, pulse_bytes: 1, pulse_hz: 1 } }\n", &o);
-	cr_assert_eq(o.card.sim_rate, 0, "0: as fast as the host takes it");
-	cr_assert_eq(o.card.sim_pulse_bytes, 1);
-	cr_assert_eq(o.card.sim_pulse_hz, 1);
+	cr_assert_eq(o.cards[0].card.sim_rate, 0, "0: as fast as the host takes it");
+	cr_assert_eq(o.cards[0].card.sim_pulse_bytes, 1);
+	cr_assert_eq(o.cards[0].card.sim_pulse_hz, 1);
 	load_config("card: { sim: { rate: 1GiB } }\n", &o);
-	cr_assert_eq(o.card.sim_rate, 1ull << 30, "the /s of a rate is optional");
+	cr_assert_eq(o.cards[0].card.sim_rate, 1ull << 30, "the /s of a rate is optional");
 	load_config("card: { sim: { rate: 0x1000/s } }\n", &o);
-	cr_assert_eq(o.card.sim_rate, 0x1000);
+	cr_assert_eq(o.cards[0].card.sim_rate, 0x1000);
 }
 
 Test(config, sim_generator_errors)
@@ -686,26 +697,26 @@ Test(config, dma)
 		    "  irq_holdoff_us: 1000000\n"
 		    "  autostart: false\n",
 		    &o);
-	cr_assert_eq(o.dma.superpage_size, 256u << 20);
-	cr_assert_eq(o.dma.superpages, 65536);
-	cr_assert_eq(o.dma.link_mask, 0x80000009u);
-	cr_assert_eq(o.dma.page_size, 64);
-	cr_assert_eq(o.dma.irq_coalesce, 1024);
-	cr_assert_eq(o.dma.irq_holdoff_us, 1000000);
-	cr_assert_not(o.dma.autostart);
+	cr_assert_eq(o.cards[0].dma.superpage_size, 256u << 20);
+	cr_assert_eq(o.cards[0].dma.superpages, 65536);
+	cr_assert_eq(o.cards[0].dma.link_mask, 0x80000009u);
+	cr_assert_eq(o.cards[0].dma.page_size, 64);
+	cr_assert_eq(o.cards[0].dma.irq_coalesce, 1024);
+	cr_assert_eq(o.cards[0].dma.irq_holdoff_us, 1000000);
+	cr_assert_not(o.cards[0].dma.autostart);
 
 	load_config("dma: { superpage_size: 4KiB, superpages: 2, page_size: 4096, irq_coalesce: 1,"
 		    " irq_holdoff_us: 1, links: 0xfff }\n",
 		    &o);
-	cr_assert_eq(o.dma.superpage_size, 4096);
-	cr_assert_eq(o.dma.superpages, 2);
-	cr_assert_eq(o.dma.page_size, 4096);
-	cr_assert_eq(o.dma.link_mask, 0xfff);
-	cr_assert(o.dma.autostart, "keys not given keep their defaults");
+	cr_assert_eq(o.cards[0].dma.superpage_size, 4096);
+	cr_assert_eq(o.cards[0].dma.superpages, 2);
+	cr_assert_eq(o.cards[0].dma.page_size, 4096);
+	cr_assert_eq(o.cards[0].dma.link_mask, 0xfff);
+	cr_assert(o.cards[0].dma.autostart, "keys not given keep their defaults");
 	load_config("dma: { links: [5] }\n", &o);
-	cr_assert_eq(o.dma.link_mask, 1u << 5);
+	cr_assert_eq(o.cards[0].dma.link_mask, 1u << 5);
 	load_config("dma: { links: all }\n", &o);
-	cr_assert_eq(o.dma.link_mask, UINT32_MAX, "all: every link the card has");
+	cr_assert_eq(o.cards[0].dma.link_mask, UINT32_MAX, "all: every link the card has");
 }
 
 Test(config, dma_errors)
@@ -777,9 +788,10 @@ Test(config, dma_superpage_holds_pages)
 	expect_config_errors(bad, RDO_ARRAY_SIZE(bad));
 	struct rdo_server_opts o;
 	load_config("dma: { superpage_size: 24KiB, page_size: 6KiB }\n", &o);
-	cr_assert_eq(o.dma.superpage_size / o.dma.page_size, 4);
+	cr_assert_eq(o.cards[0].dma.superpage_size / o.cards[0].dma.page_size, 4);
 	load_config("dma: { superpage_size: 8KiB, page_size: 8KiB }\n", &o);
-	cr_assert_eq(o.dma.superpage_size, o.dma.page_size, "one page per superpage is enough");
+	cr_assert_eq(o.cards[0].dma.superpage_size, o.cards[0].dma.page_size,
+		     "one page per superpage is enough");
 }
 
 Test(config, sinks_and_status)
@@ -798,15 +810,15 @@ Test(config, sinks_and_status)
 		    "  interval_ms: 10\n"
 		    "  log_interval_s: 0\n",
 		    &o);
-	cr_assert_not(o.live.enabled);
-	cr_assert_eq(o.live.bind.n, 1);
-	cr_assert_str_eq(o.live.bind.ep[0], "tcp://0.0.0.0:7001");
-	cr_assert_eq(o.live.hwm, 100000);
-	cr_assert_not(o.lossless.enabled);
-	cr_assert_eq(o.lossless.bind.n, 2);
-	cr_assert_str_eq(o.lossless.bind.ep[0], "ipc:///run/rdo.lossless");
-	cr_assert_str_eq(o.lossless.bind.ep[1], "tcp://*:7002");
-	cr_assert_eq(o.lossless.timeout_ms, 600000);
+	cr_assert_not(o.cards[0].live.enabled);
+	cr_assert_eq(o.cards[0].live.bind.n, 1);
+	cr_assert_str_eq(o.cards[0].live.bind.ep[0], "tcp://0.0.0.0:7001");
+	cr_assert_eq(o.cards[0].live.hwm, 100000);
+	cr_assert_not(o.cards[0].lossless.enabled);
+	cr_assert_eq(o.cards[0].lossless.bind.n, 2);
+	cr_assert_str_eq(o.cards[0].lossless.bind.ep[0], "ipc:///run/rdo.lossless");
+	cr_assert_str_eq(o.cards[0].lossless.bind.ep[1], "tcp://*:7002");
+	cr_assert_eq(o.cards[0].lossless.timeout_ms, 600000);
 	cr_assert_eq(o.status.bind.n, 1);
 	cr_assert_str_eq(o.status.bind.ep[0], "tcp://127.0.0.1:7003");
 	cr_assert_eq(o.status.interval_ms, 10);
@@ -816,9 +828,9 @@ Test(config, sinks_and_status)
 	load_config("live: { hwm: 1 }\nlossless: { timeout_ms: 100 }\n"
 		    "status: { interval_ms: 3600000, log_interval_s: 86400 }\n",
 		    &o);
-	cr_assert_eq(o.live.hwm, 1);
-	cr_assert_eq(o.live.bind.n, 2, "bind not given keeps the default endpoints");
-	cr_assert_eq(o.lossless.timeout_ms, 100);
+	cr_assert_eq(o.cards[0].live.hwm, 1);
+	cr_assert_eq(o.cards[0].live.bind.n, 2, "bind not given keeps the default endpoints");
+	cr_assert_eq(o.cards[0].lossless.timeout_ms, 100);
 	cr_assert_eq(o.status.interval_ms, 3600000);
 	cr_assert_eq(o.status.log_interval_s, 86400);
 }
@@ -1096,4 +1108,211 @@ Test(config, bad_map_dma)
 	expect_regmap_error(MAP_HEAD "      - { name: r, offset: 0x0 }\n"
 				     "dma: superpage\n",
 			    8, 6, "dma");
+}
+
+/* Several cards: the top-level sections are every card's defaults, a card's own override them. */
+Test(config, cards_take_top_level_defaults_and_their_own)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp("dma: {superpages: 32, page_size: 4KiB}\n"
+		   "live: {bind: [\"ipc://{runtime}/{card}.live\"]}\n"
+		   "lossless: {enabled: false}\n"
+		   "runtime_dir: /run/rdo\n"
+		   "cards:\n"
+		   "  - name: a\n"
+		   "    numa_node: 1\n"
+		   "  - name: b\n"
+		   "    regmap: maps/b.yaml\n"
+		   "    dma: {superpages: 8}\n"
+		   "    sim: {links: 3}\n",
+		   path);
+	struct rdo_server_opts o;
+	rdo_server_opts_init(&o);
+	int rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_eq(o.ncards, 2);
+	cr_assert_str_eq(o.cards[0].card.name, "a");
+	cr_assert_str_eq(o.cards[0].card.address, "a", "an emulated card is addressed by its name");
+	cr_assert_eq(o.cards[0].numa_node, 1);
+	cr_assert_eq(o.cards[0].dma.superpages, 32);
+	cr_assert_eq(o.cards[0].dma.page_size, 4096);
+	cr_assert_str_eq(o.cards[0].live.bind.ep[0], "ipc:///run/rdo/a.live");
+	cr_assert_not(o.cards[0].lossless.enabled);
+	cr_assert_str_eq(o.cards[1].card.name, "b");
+	cr_assert_eq(o.cards[1].numa_node, -1);
+	cr_assert_eq(o.cards[1].dma.superpages, 8, "the card's own key wins");
+	cr_assert_eq(o.cards[1].dma.page_size, 4096, "keys it does not set are the top level's");
+	cr_assert_eq(o.cards[1].card.links, 3);
+	cr_assert_str_eq(o.cards[1].live.bind.ep[0], "ipc:///run/rdo/b.live");
+	cr_assert_str_eq(o.cards[1].regmap_file, "/tmp/maps/b.yaml");
+	cr_assert_str_eq(o.control.ep[1], "ipc:///run/rdo/readoutd.ctl");
+}
+
+Test(config, card_list_errors)
+{
+	expect_config_error("card: {name: x}\ncards:\n  - name: a\n", 3, 3, "both card and cards");
+	expect_config_error("cards: []\n", 1, 8, "cards: expected 1 to 8 cards, got 0");
+	expect_config_error("cards:\n  - backend: sim\n", 2, 5, "cards[0]: expected a name");
+	expect_config_error("cards:\n  - name: a\n  - name: a\n", 3, 5,
+			    "cards[1]: card name \"a\" is taken by cards[0]");
+	expect_config_error("cards:\n  - {name: a, address: x}\n  - {name: b, address: x}\n", 3, 5,
+			    "card b has the address of card a (sim x)");
+	expect_config_error("cards:\n  - {name: a, backend: shim}\n", 2, 5,
+			    "cards[0]: expected an address");
+	expect_config_error("cards:\n  - {name: a, numa_node: near}\n", 2, 26,
+			    "cards[0].numa_node: expected auto or a NUMA node number");
+	expect_config_error("cards:\n  - {name: a, dma: {superpage_size: 4KiB}}\n", 2, 37,
+			    "dma.superpage_size: 4KiB does not hold one dma.page_size of 8KiB");
+}
+
+/* Endpoints bound twice across cards, control and status, or writers that would collide. */
+Test(config, whole_config_checks)
+{
+	expect_config_error("live: {bind: [\"tcp://127.0.0.1:6000\"]}\n"
+			    "cards:\n  - name: a\n  - name: b\n",
+			    4, 5,
+			    "card b: live.bind: tcp://127.0.0.1:6000 is also bound by card a's "
+			    "live.bind: give each card endpoints of its own");
+	expect_config_error("cards:\n  - name: a\n    lossless: {bind: [tcp://127.0.0.1:5570]}\n",
+			    2, 5,
+			    "card a: lossless.bind: tcp://127.0.0.1:5570 is also bound by the "
+			    "control.bind");
+	expect_config_error("writer: {enabled: true, name: \"run{run}.rdo\"}\n"
+			    "live: {enabled: false}\nlossless: {enabled: false}\n"
+			    "cards:\n  - name: a\n  - name: b\n",
+			    6, 5, "card b: writer.name \"run{run}.rdo\" in . is also card a's");
+	char path[PATH_MAX], err[512] = "";
+	write_temp("control: {bind: [\"ipc://{card}.ctl\"]}\n", path);
+	struct rdo_server_opts o;
+	rdo_server_opts_init(&o);
+	int rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, -EINVAL);
+	cr_assert(strstr(err, "names {card}, which only a card's live and lossless streams can"),
+		  "%s", err);
+	/* Two cards whose streams bind any free port do not clash. */
+	write_temp(
+	    "live: {bind: [\"tcp://127.0.0.1:*\"]}\nlossless: {bind: [\"tcp://127.0.0.1:*\"]}\n"
+	    "cards:\n  - name: a\n  - name: b\n",
+	    path);
+	rdo_server_opts_init(&o);
+	rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+}
+
+Test(config, security_and_metrics)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp("security:\n  server_key: keys/server.key\n  authorized_keys: /etc/rdo/clients\n"
+		   "  curve_loopback: true\n  local_role: monitor\n  ipc_mode: 0600\n"
+		   "metrics: {enabled: false, bind: \"[::1]:9100\"}\n",
+		   path);
+	struct rdo_server_opts o;
+	rdo_server_opts_init(&o);
+	int rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_str_eq(o.security.server_key, "/tmp/keys/server.key",
+			 "resolved beside the config");
+	cr_assert_str_eq(o.security.authorized_keys, "/etc/rdo/clients");
+	cr_assert(o.security.curve_loopback);
+	cr_assert_eq(o.security.local_role, RDO_ROLE_MONITOR);
+	cr_assert_eq(o.security.ipc_mode, 0600);
+	cr_assert_not(o.metrics.enabled);
+	cr_assert_str_eq(o.metrics.bind, "[::1]:9100");
+	expect_config_error("security: {local_role: admin}\n", 1, 24,
+			    "security.local_role: expected monitor or operator, got \"admin\"");
+	expect_config_error("security: {ipc_mode: 0999}\n", 1, 22,
+			    "security.ipc_mode: expected a file mode in octal like 0660");
+	write_temp("security: {server_key: /etc/rdo/server.key}\n", path);
+	rdo_server_opts_init(&o);
+	rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, -EINVAL);
+	cr_assert(strstr(err, "security.server_key is set but security.authorized_keys is not"),
+		  "%s", err);
+	write_temp("metrics: {bind: \"localhost\"}\n", path);
+	rdo_server_opts_init(&o);
+	rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, -EINVAL);
+	cr_assert(strstr(err, "metrics.bind: "), "%s", err);
+}
+
+/* Print `o` into a string; caller frees. */
+static char *printed(const struct rdo_server_opts *o)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	rdo_config_print(f, o);
+	fclose(f);
+	return buf;
+}
+
+/* --check-config's output is a config: loaded again, it prints the same. */
+Test(config, printed_config_loads_to_the_same)
+{
+	char path[PATH_MAX], err[512] = "";
+	struct rdo_server_opts *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	cr_assert(a && b);
+	rdo_server_opts_init(a);
+	cr_assert_eq(
+	    rdo_config_load(RDO_SOURCE_DIR "/config/readoutd-cards.yaml", a, err, sizeof(err)), 0,
+	    "%s", err);
+	char *first = printed(a);
+	cr_assert(strstr(first, "  - name: \"sim1\"\n"), "%s", first);
+	cr_assert(strstr(first, "      superpages: 64\n"), "sim1's own dma: %s", first);
+	cr_assert(strstr(first, "      rate: 50MB/s\n"), "%s", first);
+	write_temp(first, path);
+	rdo_server_opts_init(b);
+	int rc = rdo_config_load(path, b, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+	rdo_strlcpy(b->config_file, a->config_file, sizeof(b->config_file));
+	char *second = printed(b);
+	cr_assert_str_eq(first, second);
+	free(first);
+	free(second);
+	free(a);
+	free(b);
+}
+
+/* Every server config the repository ships loads (make shim-test would find a broken edu one late).
+ */
+Test(config, shipped_server_configs_load)
+{
+	static const char *const files[] = {"readoutd.yaml", "readoutd-cards.yaml",
+					    "readoutd-edu.yaml"};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char path[PATH_MAX], err[512] = "";
+		snprintf(path, sizeof(path), "%s/config/%s", RDO_SOURCE_DIR, files[i]);
+		struct rdo_server_opts *o = malloc(sizeof(*o));
+		cr_assert_not_null(o);
+		rdo_server_opts_init(o);
+		cr_assert_eq(rdo_config_load(path, o, err, sizeof(err)), 0, "%s", err);
+		free(o);
+	}
+}
+
+/* {state} in writer.directory is systemd's StateDirectory=, so the unit's files outlive it. */
+Test(config, state_directory_expands_in_the_writer_directory)
+{
+	char path[PATH_MAX], err[512] = "";
+	write_temp("writer: {directory: \"{state}/runs\"}\n", path);
+	struct rdo_server_opts o;
+	setenv("STATE_DIRECTORY", "/var/lib/readoutd:/var/lib/other", 1);
+	rdo_server_opts_init(&o);
+	int rc = rdo_config_load(path, &o, err, sizeof(err));
+	unsetenv("STATE_DIRECTORY");
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_str_eq(o.cards[0].writer.directory, "/var/lib/readoutd/runs");
+	rdo_server_opts_init(&o);
+	rc = rdo_config_load(path, &o, err, sizeof(err));
+	unlink(path);
+	cr_assert_eq(rc, 0, "%s", err);
+	cr_assert_str_eq(o.cards[0].writer.directory, "/tmp/runs", "without systemd: /tmp");
 }

@@ -43,8 +43,9 @@ static void setup(void)
 	cr_assert_not_null(map, "%s", err);
 	cr_assert_eq(rdo_regmap_bind_bars(map, card->nbars, card->bar_size, err, sizeof(err)), 0,
 		     "%s", err);
-	struct rdo_control_info info = {.backend = "sim", .forced = false};
-	ctl = rdo_control_create(zctx, card, map, &info);
+	struct rdo_control_card cc = {
+	    .card = card, .map = map, .backend = "sim", .forced = false, .numa_node = -1};
+	ctl = rdo_control_create(zctx, &cc, 1, NULL, NULL);
 	cr_assert_not_null(ctl);
 }
 

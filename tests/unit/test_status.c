@@ -115,7 +115,7 @@ static struct rdo_status *make_status(unsigned interval_ms)
 	o.log_interval_s = 0;
 	struct rdo_status_sources src = {
 	    .card = card, .map = map, .dma = dma, .sinks = sinks, .nsinks = 1, .events = events};
-	struct rdo_status *st = rdo_status_create(zctx, &src, &o);
+	struct rdo_status *st = rdo_status_create(zctx, &src, 1, &o);
 	cr_assert_not_null(st);
 	return st;
 }
@@ -141,7 +141,7 @@ Test(status, fill_reports_card_channel_and_sinks)
 		  "bound \"%s\": the actual port is reported", bound->ep[0]);
 
 	static struct rdo_status_msg m;
-	rdo_status_fill(st, &m);
+	rdo_status_fill(st, 0, &m);
 	cr_assert_str_eq(m.st.card, "sim0");
 	cr_assert_eq(m.st.state, RDO__STATE__STATE_IDLE);
 	cr_assert_eq(m.st.pool_total, 8);
@@ -194,7 +194,7 @@ Test(status, fill_follows_the_channel)
 	struct timespec ts = {0, 100000000};
 	nanosleep(&ts, NULL);
 	static struct rdo_status_msg m;
-	rdo_status_fill(st, &m);
+	rdo_status_fill(st, 0, &m);
 	cr_assert_eq(m.st.state, RDO__STATE__STATE_RUNNING);
 	cr_assert_eq(m.st.run, 9);
 	cr_assert_gt(m.st.superpages, 0, "no superpages after 100 ms at 1 MB/s");
@@ -202,7 +202,7 @@ Test(status, fill_follows_the_channel)
 	cr_assert_eq(m.st.bytes, m.dma.bytes);
 	cr_assert_eq(m.st.pool_total, m.st.pool_free + m.st.pool_in_card + m.st.pool_in_sinks);
 	cr_assert_eq(rdo_dma_stop(dma, err, sizeof(err)), 0, "%s", err);
-	rdo_status_fill(st, &m);
+	rdo_status_fill(st, 0, &m);
 	cr_assert_eq(m.st.state, RDO__STATE__STATE_IDLE);
 	rdo_status_destroy(&st);
 }
@@ -240,7 +240,7 @@ Test(status, publishes_status_and_events)
 	cr_assert_eq(zmq_connect(sub, rdo_status_endpoints(st)->ep[0]), 0);
 
 	static uint8_t buf[8192];
-	int len = recv_topic(sub, "status", buf, sizeof(buf));
+	int len = recv_topic(sub, "status/sim0", buf, sizeof(buf));
 	Rdo__Status *s = rdo__status__unpack(NULL, (size_t)len, buf);
 	cr_assert_not_null(s, "a status message that does not unpack");
 	cr_assert_str_eq(s->card, "sim0");
@@ -249,7 +249,7 @@ Test(status, publishes_status_and_events)
 
 	/* Events raised after the subscription is up arrive under "event". */
 	rdo_event(events, RDO_SEV_WARNING, "fault", 0, "test event %d", 42);
-	len = recv_topic(sub, "event", buf, sizeof(buf));
+	len = recv_topic(sub, "event/sim0", buf, sizeof(buf));
 	Rdo__Event *e = rdo__event__unpack(NULL, (size_t)len, buf);
 	cr_assert_not_null(e);
 	cr_assert_str_eq(e->card, "sim0");
@@ -270,7 +270,7 @@ Test(status, create_refuses_a_taken_endpoint)
 	rdo_endpoints_add(&o.bind, rdo_status_endpoints(a)->ep[0]);
 	struct rdo_status_sources src = {.card = card, .map = map, .dma = dma, .events = events};
 	rdo_log_set_level(LOG_CRIT); /* the refusal logs an error on purpose */
-	struct rdo_status *b = rdo_status_create(zctx, &src, &o);
+	struct rdo_status *b = rdo_status_create(zctx, &src, 1, &o);
 	rdo_log_set_level(LOG_WARNING);
 	cr_assert_null(b, "bound %s twice", rdo_status_endpoints(a)->ep[0]);
 	rdo_status_destroy(&a);
