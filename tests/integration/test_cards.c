@@ -225,14 +225,16 @@ static void write_map(const char *dst, const char *extra)
  */
 Test(cards, sighup_reloads_the_map_without_losing_a_superpage)
 {
+	/* make tsan's daemon is several times slower: a lower rate keeps its card from dropping. */
+	bool tsan = getenv("TSAN_OPTIONS") != NULL;
 	char dir[] = "/tmp/rdo-test-sighup-XXXXXX", map[64], config[4096];
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(map, sizeof(map), "%s/map.yaml", dir);
 	write_map(map, "");
 	snprintf(config, sizeof(config),
-		 "card: { regmap: \"%s\", sim: { links: 2, rate: 16MB/s } }\n"
+		 "card: { regmap: \"%s\", sim: { links: 2, rate: %s } }\n"
 		 "dma: { superpage_size: 256KiB, superpages: 32, autostart: true }\n",
-		 map);
+		 map, tsan ? "2MB/s" : "16MB/s");
 	struct rdo_daemon d;
 	start(&d, config);
 	cr_assert_eq(rdo_run(&o, "readoutctl -e %s reg read extra.marker", d.tcp), 1);
@@ -269,9 +271,10 @@ Test(cards, sighup_reloads_the_map_without_losing_a_superpage)
 	cr_assert_eq(rc, 0, "readout-sub exit %d: %s %s", rc, o.out, o.err);
 	cr_assert(strstr(o.out, "\"result\":\"clean\""), "%s", o.out);
 	cr_assert_eq(jnum(o.out, NULL, "sequence_gaps"), 0u, "%s", o.out);
-	cr_assert_gt(jnum(o.out, NULL, "superpages"), 100u, "%s", o.out);
-	cr_assert_eq(rdo_run(&o, "readoutctl -e %s --json status", d.tcp), 0, "%s", o.err);
-	cr_assert_eq(jnum(o.out, NULL, "pages_dropped"), 0u, "%s", o.out);
+	cr_assert_gt(jnum(o.out, NULL, "superpages"), tsan ? 10u : 100u, "%s", o.out);
+	/* Nothing dropped at the card while it consumed, across both reloads. */
+	cr_assert_eq(jnum(o.out, NULL, "card_pages_dropped"), 0u, "%s", o.out);
+	cr_assert_eq(jnum(o.out, NULL, "pages_missing"), 0u, "%s", o.out);
 	cr_assert_eq(rdo_daemon_stop(&d), 0, "%s", rdo_daemon_log(&d));
 	unlink(map);
 	rmdir(dir);

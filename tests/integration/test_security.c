@@ -73,17 +73,21 @@ static void cleanup(void)
 
 TestSuite(security, .init = make_keys, .fini = cleanup, .timeout = 120);
 
-/* Control on every address (CURVE) and on loopback (plain); streams on every address too. */
+/*
+ * Control on every address (CURVE) and on loopback (plain); streams on every
+ * address too. make tsan's daemon is several times slower: a lower rate keeps
+ * its card from dropping.
+ */
 static const char *secure_config(char *buf, size_t cap)
 {
 	snprintf(buf, cap,
-		 "card: { regmap: \"@MAP@/rdo-sim.yaml\", sim: { links: 2, rate: 16MB/s } }\n"
+		 "card: { regmap: \"@MAP@/rdo-sim.yaml\", sim: { links: 2, rate: %s } }\n"
 		 "dma: { superpage_size: 256KiB, superpages: 32, autostart: true }\n"
 		 "control: { bind: [\"tcp://127.0.0.1:*\", \"tcp://0.0.0.0:*\"] }\n"
 		 "lossless: { bind: [\"tcp://0.0.0.0:*\"] }\n"
 		 "security: { server_key: \"%s/server.key\", authorized_keys: "
 		 "\"%s/authorized_keys\" }\n",
-		 keys, keys);
+		 getenv("TSAN_OPTIONS") ? "2MB/s" : "16MB/s", keys, keys);
 	return buf;
 }
 
@@ -236,7 +240,8 @@ Test(security, sighup_adds_a_key_without_losing_a_superpage)
 	cr_assert_eq(rc, 0, "readout-sub exit %d: %s %s", rc, o.out, o.err);
 	cr_assert(strstr(o.out, "\"result\":\"clean\""), "%s", o.out);
 	cr_assert(strstr(o.out, "\"sequence_gaps\":0,"), "%s", o.out);
-	cr_assert_eq(rdo_run(&o, "readoutctl -e %s --json status", d.tcp), 0, "%s", o.err);
-	cr_assert(strstr(o.out, "\"pages_dropped\":0,"), "the card dropped: %s", o.out);
+	/* Nothing dropped at the card while it consumed, across the reload. */
+	cr_assert(strstr(o.out, "\"card_pages_dropped\":0,"), "%s", o.out);
+	cr_assert(strstr(o.out, "\"pages_missing\":0,"), "%s", o.out);
 	cr_assert_eq(rdo_daemon_stop(&d), 0, "%s", rdo_daemon_log(&d));
 }
