@@ -150,6 +150,15 @@ void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf);
 int rdo_card_read(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t *val);
 int rdo_card_write(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t val);
 
+struct rdo_reg;
+
+/*
+ * A whole register a map declares (its BAR, offset and width), checked like
+ * rdo_card_read; 0 when `r` is NULL or out of the card's BARs: the identity,
+ * firmware and serial that card info and file headers report.
+ */
+uint64_t rdo_card_read_reg(struct rdo_card *card, const struct rdo_reg *r);
+
 #ifndef container_of
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #endif

@@ -203,15 +203,6 @@ static uint64_t card_read(struct call *c, const struct rdo_target *t)
 	return v;
 }
 
-/* A whole register the map declares for card info; 0 when it declares none. */
-static uint64_t reg_value(struct rdo_card *card, const struct rdo_reg *r)
-{
-	uint64_t v = 0;
-	if (r)
-		rdo_card_read(card, r->bar, r->offset, r->width, &v);
-	return v;
-}
-
 static Rdo__RegValue *new_value(struct call *c, const char *name, const struct rdo_target *t)
 {
 	Rdo__RegValue *v = anew(c, sizeof(*v));
@@ -320,9 +311,10 @@ static Rdo__InfoReply *card_info(struct call *c, const struct rdo_control_card *
 		info->state = (Rdo__State)st.state;
 	}
 	uint64_t a, b;
-	info->identity = (uint32_t)reg_value(cc->card, rdo_regmap_identity(cc->map, &a));
-	info->firmware = (uint32_t)reg_value(cc->card, rdo_regmap_firmware(cc->map, &a, &b));
-	info->serial = reg_value(cc->card, rdo_regmap_serial(cc->map));
+	info->identity = (uint32_t)rdo_card_read_reg(cc->card, rdo_regmap_identity(cc->map, &a));
+	info->firmware =
+	    (uint32_t)rdo_card_read_reg(cc->card, rdo_regmap_firmware(cc->map, &a, &b));
+	info->serial = rdo_card_read_reg(cc->card, rdo_regmap_serial(cc->map));
 	info->bars = anew(c, RDO_CARD_MAX_BARS * sizeof(*info->bars));
 	if (!info->bars)
 		return NULL;

@@ -82,12 +82,12 @@ static const char *fw_string(uint64_t fw, char *buf, size_t cap)
 static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, bool force)
 {
 	int mismatches = 0;
-	uint64_t want, min, max, got = 0;
+	uint64_t want, min, max, got;
 	const struct rdo_reg *r = rdo_regmap_identity(map, &want);
 	const char *verdict = force ? "continuing because of --force" : "refusing to start";
 	int level = force ? LOG_WARNING : LOG_ERR;
 	if (r) {
-		rdo_card_read(card, r->bar, r->offset, r->width, &got);
+		got = rdo_card_read_reg(card, r);
 		if (got != want) {
 			rdo_log(
 			    level,
@@ -102,7 +102,7 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 	r = rdo_regmap_firmware(map, &min, &max);
 	if (r) {
 		char a[40], b[40], c[40];
-		rdo_card_read(card, r->bar, r->offset, r->width, &got);
+		got = rdo_card_read_reg(card, r);
 		if (got < min || got > max) {
 			rdo_log(level,
 				"card %s: firmware %s is not supported by register map %s (%s), "
@@ -139,14 +139,6 @@ static int map_sha256(const char *file, uint8_t out[crypto_hash_sha256_BYTES])
 	return rc;
 }
 
-static uint64_t reg_value(struct rdo_card *card, const struct rdo_reg *r)
-{
-	uint64_t v = 0;
-	if (r)
-		rdo_card_read(card, r->bar, r->offset, r->width, &v);
-	return v;
-}
-
 /* What every file the writer opens says of where its data came from. */
 static void writer_ident(struct rdo_file_header *h, struct rdo_card *card,
 			 const struct rdo_regmap *map, const struct rdo_card_conf *o,
@@ -155,9 +147,9 @@ static void writer_ident(struct rdo_file_header *h, struct rdo_card *card,
 	uint64_t a, b;
 	memset(h, 0, sizeof(*h));
 	h->superpage_size = (uint32_t)o->dma.superpage_size;
-	h->serial = reg_value(card, rdo_regmap_serial(map));
-	h->identity = (uint32_t)reg_value(card, rdo_regmap_identity(map, &a));
-	h->firmware = (uint32_t)reg_value(card, rdo_regmap_firmware(map, &a, &b));
+	h->serial = rdo_card_read_reg(card, rdo_regmap_serial(map));
+	h->identity = (uint32_t)rdo_card_read_reg(card, rdo_regmap_identity(map, &a));
+	h->firmware = (uint32_t)rdo_card_read_reg(card, rdo_regmap_firmware(map, &a, &b));
 	h->links = card->links;
 	memcpy(h->map_sha256, sha, sizeof(h->map_sha256));
 	rdo_strlcpy(h->card, card->name, sizeof(h->card));

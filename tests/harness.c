@@ -32,10 +32,17 @@ const char *rdo_source_dir(void)
 	return RDO_SOURCE_DIR;
 }
 
-static void sleep_ms(long ms)
+void rdo_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+uint64_t rdo_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 static char *read_file(const char *path)
@@ -420,7 +427,7 @@ int rdo_daemon_start_opts(struct rdo_daemon *d, const struct rdo_daemon_opts *o)
 			d->pid = -1;
 			return -1;
 		}
-		sleep_ms(10);
+		rdo_sleep_ms(10);
 	}
 	rdo_daemon_stop(d);
 	return -1;
@@ -467,7 +474,7 @@ int rdo_daemon_stop(struct rdo_daemon *d)
 				rdo_daemon_cleanup(d);
 			return d->exit_status;
 		}
-		sleep_ms(10);
+		rdo_sleep_ms(10);
 	}
 	kill(d->pid, SIGKILL);
 	waitpid(d->pid, &status, 0);
@@ -551,7 +558,7 @@ int rdo_proc_wait(struct rdo_proc *p, struct rdo_output *o, int timeout_ms)
 			p->pid = -1;
 			break;
 		}
-		sleep_ms(5);
+		rdo_sleep_ms(5);
 	}
 	if (o) {
 		o->status = rc;
@@ -596,7 +603,7 @@ void rdo_harness_cleanup(void)
 			left |= children[i].pid > 0 && !reaped(children[i].pid, &status);
 		if (!left)
 			return;
-		sleep_ms(10);
+		rdo_sleep_ms(10);
 	}
 	for (size_t i = 0; i < MAX_CHILDREN; i++) {
 		pid_t pid = children[i].pid;

@@ -23,6 +23,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define RDO_EP_MAX 256
@@ -91,6 +92,10 @@ bool rdo_daemon_alive(struct rdo_daemon *d);
  * killed. After a clean exit (0) the temporary folder is removed.
  */
 int rdo_daemon_stop(struct rdo_daemon *d);
+
+/* Milliseconds of CLOCK_MONOTONIC, and a sleep: what the tests' polling loops use. */
+uint64_t rdo_now_ms(void);
+void rdo_sleep_ms(long ms);
 
 /* Remove the temporary folder of a daemon that is not running. */
 void rdo_daemon_cleanup(struct rdo_daemon *d);

@@ -30,19 +30,6 @@ static struct rdo_output o;
 	"  - { name: b, address: \"@DIR@/b\", regmap: \"@MAP@/rdo-sim.yaml\",\n"                   \
 	"      sim: { links: 2, serial: 0xbbbb, rate: 8MB/s }, dma: { superpages: 16 } }\n"
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 static void start(struct rdo_daemon *d, const char *config)
 {
 	cr_assert_eq(rdo_daemon_start(d, config, NULL), 0, "readoutd did not start (exit %d): %s",
@@ -89,9 +76,9 @@ static uint64_t status_num(const struct rdo_daemon *d, const char *card, const c
 static uint64_t wait_status(const struct rdo_daemon *d, const char *card, const char *scope,
 			    const char *key, uint64_t min, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms, v;
-	while ((v = status_num(d, card, scope, key)) < min && now_ms() < deadline)
-		sleep_ms(100);
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms, v;
+	while ((v = status_num(d, card, scope, key)) < min && rdo_now_ms() < deadline)
+		rdo_sleep_ms(100);
 	return v;
 }
 
@@ -190,10 +177,10 @@ Test(cards, sigterm_mid_acquisition_leaves_every_file_verifiable)
 	cr_assert_geq(wait_status(&d, "a", writer, "bytes", 4u << 20, 20000), 4u << 20);
 	cr_assert_geq(wait_status(&d, "b", writer, "bytes", 2u << 20, 20000), 2u << 20);
 
-	uint64_t t0 = now_ms();
+	uint64_t t0 = rdo_now_ms();
 	int status = rdo_daemon_stop(&d);
 	cr_assert_eq(status, 0, "exit %d after SIGTERM", status);
-	cr_log_info("SIGTERM to exit: %llu ms", (unsigned long long)(now_ms() - t0));
+	cr_log_info("SIGTERM to exit: %llu ms", (unsigned long long)(rdo_now_ms() - t0));
 
 	static char files[16][PATH_MAX];
 	unsigned n = rdo_files(dir, files, 16);
@@ -243,26 +230,26 @@ Test(cards, sighup_reloads_the_map_without_losing_a_superpage)
 	cr_assert_eq(rdo_spawn(&sub, "exec readout-sub -e %s --lossless --check --json -q -s 4",
 			       d.lossless_tcp),
 		     0);
-	sleep_ms(1000);
+	rdo_sleep_ms(1000);
 	write_map(map, "\n  - name: extra\n    bar: 0\n    base: 0x0e00\n    registers:\n"
 		       "      - { name: marker, offset: 0x0, access: rw }\n");
 	kill(d.pid, SIGHUP);
-	uint64_t deadline = now_ms() + 5000;
+	uint64_t deadline = rdo_now_ms() + 5000;
 	while (rdo_run(&o, "readoutctl -e %s reg read extra.marker", d.tcp) != 0 &&
-	       now_ms() < deadline)
-		sleep_ms(100);
+	       rdo_now_ms() < deadline)
+		rdo_sleep_ms(100);
 	cr_assert_eq(o.status, 0, "the reloaded map's register: %s", o.err);
 
 	/* A broken map is refused; the one loaded before stays. */
 	write_map(map, "\n  - name: broken\n    bar: nine\n");
 	kill(d.pid, SIGHUP);
-	deadline = now_ms() + 5000;
+	deadline = rdo_now_ms() + 5000;
 	char *log = NULL;
 	do {
 		free(log);
-		sleep_ms(100);
+		rdo_sleep_ms(100);
 		log = rdo_daemon_log(&d);
-	} while (!strstr(log, "keeping register map") && now_ms() < deadline);
+	} while (!strstr(log, "keeping register map") && rdo_now_ms() < deadline);
 	cr_assert(strstr(log, "keeping register map rdo-sim as it was"), "%s", log);
 	free(log);
 	cr_assert_eq(rdo_run(&o, "readoutctl -e %s reg read extra.marker", d.tcp), 0, "%s", o.err);

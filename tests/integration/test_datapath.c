@@ -51,19 +51,6 @@ static bool under_tsan(void)
 	return getenv("TSAN_OPTIONS") != NULL;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Start a daemon with `config` and the settings `set` (NULL-terminated, may
  * be NULL) over it, with a status line in its log every second for the
@@ -160,9 +147,9 @@ static const char *status(const struct rdo_daemon *d)
 static uint64_t wait_num(const struct rdo_daemon *d, const char *scope, const char *key,
 			 uint64_t min, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms, v;
-	while ((v = jnum(status(d), scope, key)) < min && now_ms() < deadline)
-		sleep_ms(50);
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms, v;
+	while ((v = jnum(status(d), scope, key)) < min && rdo_now_ms() < deadline)
+		rdo_sleep_ms(50);
 	return v;
 }
 
@@ -170,10 +157,10 @@ static uint64_t wait_num(const struct rdo_daemon *d, const char *scope, const ch
 static bool wait_flag(const struct rdo_daemon *d, const char *scope, const char *key, bool want,
 		      int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms;
 	bool v;
-	while ((v = jtrue(status(d), scope, key)) != want && now_ms() < deadline)
-		sleep_ms(50);
+	while ((v = jtrue(status(d), scope, key)) != want && rdo_now_ms() < deadline)
+		rdo_sleep_ms(50);
 	return v == want;
 }
 
@@ -241,8 +228,8 @@ static void *status_socket(const char *endpoint)
  */
 static int next_message(void *s, const char *topic, uint8_t *buf, size_t cap, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
-	for (uint64_t now; (now = now_ms()) < deadline;) {
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms;
+	for (uint64_t now; (now = rdo_now_ms()) < deadline;) {
 		zmq_pollitem_t item = {s, 0, ZMQ_POLLIN, 0};
 		if (zmq_poll(&item, 1, (long)(deadline - now)) <= 0)
 			continue;
@@ -265,10 +252,10 @@ static int next_message(void *s, const char *topic, uint8_t *buf, size_t cap, in
 /* The next event whose message contains `text`, within `timeout_ms`; NULL if none. */
 static Rdo__Event *wait_event(void *s, const char *text, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms, now;
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms, now;
 	uint8_t buf[4096];
 	int n;
-	while ((now = now_ms()) < deadline &&
+	while ((now = rdo_now_ms()) < deadline &&
 	       (n = next_message(s, "event/sim0", buf, sizeof(buf), (int)(deadline - now))) >= 0) {
 		Rdo__Event *e = rdo__event__unpack(NULL, (size_t)n, buf);
 		cr_assert_not_null(e, "an event that is not an Event protobuf");
@@ -401,12 +388,12 @@ Test(datapath, card_drops_add_up_when_lossless_consumer_stops)
 
 	/* Pause the card, behind the channel's back: it flushes and its counters stand still. */
 	cr_assert_eq(ctl(&d, "reg write dma.control.enable 0"), 0, "%s", o.err);
-	uint64_t deadline = now_ms() + 5000;
+	uint64_t deadline = rdo_now_ms() + 5000;
 	while (ctl(&d, "--json reg read dma.status.running") == 0 &&
-	       !strstr(o.out, "\"value\":0") && now_ms() < deadline)
-		sleep_ms(20);
+	       !strstr(o.out, "\"value\":0") && rdo_now_ms() < deadline)
+		rdo_sleep_ms(20);
 	cr_assert(strstr(o.out, "\"value\":0"), "the card does not stop: %s", o.out);
-	sleep_ms(500); /* the channel collects what was flushed; the status reads the card */
+	rdo_sleep_ms(500); /* the channel collects what was flushed; the status reads the card */
 	uint64_t pages[LINKS], dropped[LINKS], total_dropped = 0;
 	status(&d);
 	for (unsigned i = 0; i < LINKS; i++) {
@@ -437,7 +424,7 @@ Test(datapath, card_drops_add_up_when_lossless_consumer_stops)
 	 * DMA, which zeroes its counters, and the channel reads them every 0.1 s.
 	 */
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
-	sleep_ms(500);
+	rdo_sleep_ms(500);
 	status(&d);
 	cr_assert(jstr_is(st, NULL, "state", "idle"), "%s", st);
 	for (unsigned i = 0; i < LINKS; i++) {
@@ -471,7 +458,7 @@ Test(datapath, lossless_consumer_holding_every_credit_stays_attached)
 		next_superpage(c, &v[i], 5000);
 	for (int i = 0; i < 10; i++) { /* 3 s: three times the server's timeout */
 		cr_assert_eq(rdo_data_wait(c, &extra, 100), -ENOBUFS);
-		sleep_ms(300);
+		rdo_sleep_ms(300);
 	}
 	status(&d);
 	cr_assert_eq(jnum(st, LOSSLESS, "consumers"), 1,
@@ -607,7 +594,7 @@ Test(datapath, fault_link_down_shows_in_status_and_stream)
 	/* Longer than the 2 s that make a link that is up stalled. */
 	uint64_t pages0 = jnum(status(&d), link_scope(0), "pages");
 	uint64_t pages1 = jnum(st, link_scope(1), "pages");
-	sleep_ms(2500);
+	rdo_sleep_ms(2500);
 	status(&d);
 	cr_assert_eq(jnum(st, link_scope(0), "pages"), pages0, "link 0 generates while down: %s",
 		     st);
@@ -655,11 +642,11 @@ Test(datapath, fault_stall_shows_in_status_and_readout_sub)
 	start_with_sub(&d, CARD(2, "4MB/s") "dma: { superpage_size: 256KiB, superpages: 64 }\n",
 		       &sub);
 	void *events = status_socket(d.status_tcp);
-	sleep_ms(200); /* the subscription reaches the publisher */
-	uint64_t t0 = now_ms();
+	rdo_sleep_ms(200); /* the subscription reaches the publisher */
+	uint64_t t0 = rdo_now_ms();
 	cr_assert_eq(ctl(&d, "reg write fault.stall 1"), 0, "%s", o.err);
 	cr_assert(wait_flag(&d, link_scope(0), "stalled", true, 6000), "never stalled: %s", st);
-	uint64_t took = now_ms() - t0;
+	uint64_t took = rdo_now_ms() - t0;
 	cr_assert_geq(took, 1500, "stalled after %" PRIu64 " ms, before 2 s without data", took);
 	cr_assert(jtrue(st, link_scope(0), "up"), "%s", st);
 	cr_assert(!jtrue(st, link_scope(1), "stalled"), "%s", st);
@@ -694,7 +681,7 @@ static void expect_no_starvation(const char *fault)
 	struct rdo_proc sub;
 	start_with_sub(&d, FAULT_CONFIG, &sub);
 	cr_assert_eq(ctl(&d, "reg write %s 1", fault), 0, "%s", o.err);
-	sleep_ms(3000);
+	rdo_sleep_ms(3000);
 	status(&d);
 	uint64_t held = jnum(st, link_scope(0), "in_card"), pool = jnum(st, "\"pool\"", "total");
 	uint64_t dropped = jnum(st, link_scope(1), "pages_dropped");
@@ -816,10 +803,10 @@ Test(datapath, second_readoutd_same_card_refused)
 		 (int)getpid());
 	struct rdo_daemon first, second;
 	start(&first, config, NULL);
-	uint64_t t0 = now_ms();
+	uint64_t t0 = rdo_now_ms();
 	struct rdo_daemon_opts opts = {.config = config};
 	cr_assert_eq(rdo_daemon_start_opts(&second, &opts), -1, "a second readoutd took the card");
-	uint64_t took = now_ms() - t0;
+	uint64_t took = rdo_now_ms() - t0;
 	cr_assert_eq(second.exit_status, 1);
 	cr_assert_lt(took, 5000, "refused only after %" PRIu64 " ms", took);
 	char *log = rdo_daemon_log(&second);
@@ -894,7 +881,7 @@ static void expect_reset(const struct rdo_daemon *d, unsigned links)
 	cr_assert_eq(ctl(d, "--json reset"), 0, "%s", o.err);
 	snprintf(st, sizeof(st), "%s", o.out);
 	expect_clean_idle("the reply to reset", links);
-	sleep_ms(500);
+	rdo_sleep_ms(500);
 	status(d);
 	expect_clean_idle("the status after reset", links);
 	expect_pool_home(d);
@@ -945,9 +932,9 @@ Test(datapath, reset_recovers_from_a_protocol_error)
 	/* The first superpage of the pool, where the emulator maps DMA memory. */
 	cr_assert_eq(ctl(&d, "reg write dma_link0.free_addr 0x100000000000"), 0, "%s", o.err);
 	cr_assert_eq(ctl(&d, "reg write dma_link0.free_push 262144"), 0, "%s", o.err);
-	uint64_t deadline = now_ms() + 10000;
-	while (!jstr_is(status(&d), NULL, "state", "error") && now_ms() < deadline)
-		sleep_ms(50);
+	uint64_t deadline = rdo_now_ms() + 10000;
+	while (!jstr_is(status(&d), NULL, "state", "error") && rdo_now_ms() < deadline)
+		rdo_sleep_ms(50);
 	cr_assert(jstr_is(st, NULL, "state", "error"), "no protocol error: %s", st);
 	cr_assert_geq(jnum(st, NULL, "errors"), 1, "%s", st);
 	cr_assert(strstr(jfind(st, NULL, "last_error"), "protocol error"), "%s", st);
@@ -1007,10 +994,10 @@ static struct rdo_file_trailer read_trailer(const char *path)
 /* Wait until the writer has written everything and closed its file. */
 static void wait_writer_idle(const struct rdo_daemon *d, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms;
 	while (!(jstr_is(status(d), WRITER, "state", "idle") && jnum(st, WRITER, "queued") == 0) &&
-	       now_ms() < deadline)
-		sleep_ms(50);
+	       rdo_now_ms() < deadline)
+		rdo_sleep_ms(50);
 	cr_assert(jstr_is(st, WRITER, "state", "idle"), "the writer did not finish: %s", st);
 }
 
@@ -1147,9 +1134,9 @@ Test(writer, disk_full_closes_the_file_and_the_card_drops)
 	const char *const set[] = {"dma.autostart=false", NULL};
 	start(&d, config, set);
 	cr_assert_eq(ctl(&d, "start --run 9"), 0, "%s", o.err);
-	uint64_t deadline = now_ms() + 30000;
-	while (!jstr_is(status(&d), WRITER, "state", "disk_full") && now_ms() < deadline)
-		sleep_ms(100);
+	uint64_t deadline = rdo_now_ms() + 30000;
+	while (!jstr_is(status(&d), WRITER, "state", "disk_full") && rdo_now_ms() < deadline)
+		rdo_sleep_ms(100);
 	cr_assert(jstr_is(st, WRITER, "state", "disk_full"), "%s", st);
 	cr_assert(strstr(jfind(st, WRITER, "last_error"), "disk full"), "%s", st);
 	cr_assert_eq(jnum(st, WRITER, "files"), 1, "the full file was closed: %s", st);
@@ -1260,10 +1247,10 @@ Test(remote_writer, a_run_over_tcp_verified_record_by_record)
 	uint64_t sent = wait_num(&d, LOSSLESS, "bytes", target, 120000);
 	cr_assert_geq(sent, target, "the stream is stuck: %s", st);
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
-	uint64_t deadline = now_ms() + 20000;
-	while (jnum(status(&d), LOSSLESS, "queued") && now_ms() < deadline)
-		sleep_ms(50);
-	sleep_ms(500); /* the run's end reaches readout-writer after its last superpage */
+	uint64_t deadline = rdo_now_ms() + 20000;
+	while (jnum(status(&d), LOSSLESS, "queued") && rdo_now_ms() < deadline)
+		rdo_sleep_ms(50);
+	rdo_sleep_ms(500); /* the run's end reaches readout-writer after its last superpage */
 	cr_assert_eq(stop_writer(&w), 0, "%s", o.err);
 	static char j[sizeof(o.out)]; /* its summary: `o` is reused by what follows */
 	snprintf(j, sizeof(j), "%s", o.out);
@@ -1322,9 +1309,9 @@ Test(remote_writer, kill_9_then_recover_and_the_loss_is_counted)
 	cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", 150, 30000), 150, "%s", st);
 	rdo_proc_signal(&w, SIGKILL);
 	rdo_proc_wait(&w, &o, 10000);
-	uint64_t deadline = now_ms() + 15000;
-	while (jnum(status(&d), LOSSLESS, "consumers") && now_ms() < deadline)
-		sleep_ms(100);
+	uint64_t deadline = rdo_now_ms() + 15000;
+	while (jnum(status(&d), LOSSLESS, "consumers") && rdo_now_ms() < deadline)
+		rdo_sleep_ms(100);
 	cr_assert_eq(jnum(st, LOSSLESS, "consumers"), 0, "readoutd did not notice: %s", st);
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
 	status(&d);
@@ -1373,7 +1360,7 @@ Test(remote_writer, waits_for_readoutd_and_attaches_again_after_a_restart)
 			       "--buffers 16 --json",
 			       base, base, base),
 		     0);
-	sleep_ms(1500);
+	rdo_sleep_ms(1500);
 	for (int run = 1; run <= 2; run++) {
 		struct rdo_daemon d;
 		start(&d, config, set);
@@ -1382,7 +1369,7 @@ Test(remote_writer, waits_for_readoutd_and_attaches_again_after_a_restart)
 		cr_assert_eq(ctl(&d, "start --run %d", run), 0, "%s", o.err);
 		cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", 40, 10000), 40, "%s", st);
 		cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
-		sleep_ms(500);
+		rdo_sleep_ms(500);
 		cr_assert_eq(jnum(status(&d), LOSSLESS, "dropped"), 0, "%s", st);
 		if (run == 2) {
 			stop(&d);
@@ -1471,9 +1458,9 @@ Test(remote_writer, sighup_starts_a_new_file_and_sigusr1_prints_the_status)
 	uint64_t now = jnum(status(&d), LOSSLESS, "superpages");
 	cr_assert_geq(wait_num(&d, LOSSLESS, "superpages", now + 40, 10000), now + 40, "%s", st);
 	rdo_proc_signal(&w, SIGUSR1);
-	sleep_ms(300);
+	rdo_sleep_ms(300);
 	cr_assert_eq(ctl(&d, "stop"), 0, "%s", o.err);
-	sleep_ms(500);
+	rdo_sleep_ms(500);
 	cr_assert_eq(stop_writer(&w), 0, "%s", o.err);
 	cr_assert(strstr(o.err, "SIGHUP: file closed"), "%s", o.err);
 	cr_assert(strstr(o.err, "status: writing"), "no status line at SIGUSR1: %s", o.err);

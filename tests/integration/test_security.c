@@ -21,19 +21,6 @@
 static struct rdo_output o;
 static char keys[] = "/tmp/rdo-test-keys-XXXXXX";
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
-
 /* readoutctl keygen NAME into the keys folder; NAME's public key into `pub` (41 bytes). */
 static void keygen(const char *name, char *pub)
 {
@@ -115,14 +102,14 @@ static int ctl_as(const char *ep, const char *who, const char *cmd)
 
 static bool log_has(const struct rdo_daemon *d, const char *text, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline = rdo_now_ms() + (uint64_t)timeout_ms;
 	for (;;) {
 		char *log = rdo_daemon_log(d);
 		bool found = strstr(log, text) != NULL;
 		free(log);
-		if (found || now_ms() >= deadline)
+		if (found || rdo_now_ms() >= deadline)
 			return found;
-		sleep_ms(50);
+		rdo_sleep_ms(50);
 	}
 }
 
@@ -229,7 +216,7 @@ Test(security, sighup_adds_a_key_without_losing_a_superpage)
 			       "--server-key %s/server.pub --key %s/op.key",
 			       lossless, keys, keys),
 		     0);
-	sleep_ms(1500);
+	rdo_sleep_ms(1500);
 	snprintf(auth, sizeof(auth), "operator %s op\nmonitor %s mon\n", op_pub, mon_pub);
 	write_authorized(auth);
 	kill(d.pid, SIGHUP);

@@ -213,3 +213,34 @@ Test(startup, the_default_config_starts)
 	cr_assert(d.live_tcp[0] && d.lossless_ipc[0] && d.status_tcp[0], "ready line lacks sinks");
 	cr_assert_eq(rdo_daemon_stop(&d), 0);
 }
+
+/*
+ * --check-config: the shipped several-card config prints in full, defaults
+ * filled in; a config whose map is missing is refused, naming the file and
+ * card; neither opens a card or binds a socket.
+ */
+Test(startup, check_config_prints_the_effective_config_or_the_error)
+{
+	static struct rdo_output out;
+	int rc = rdo_run(&out, "readoutd --check-config %s/config/readoutd-cards.yaml",
+			 rdo_source_dir());
+	cr_assert_eq(rc, 0, "%s", out.err);
+	cr_assert(strstr(out.out, "  - name: \"sim1\"\n"), "%s", out.out);
+	cr_assert(strstr(out.out, "      irq_coalesce: 4\n"), "a default not filled in: %s",
+		  out.out);
+	cr_assert(strstr(out.out, "metrics:\n  enabled: true\n"), "%s", out.out);
+
+	char dir[] = "/tmp/rdo-test-check-XXXXXX", path[64];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/c.yaml", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("cards:\n  - { name: a, regmap: nowhere.yaml }\n", f);
+	fclose(f);
+	rc = rdo_run(&out, "readoutd --check-config %s", path);
+	unlink(path);
+	rmdir(dir);
+	cr_assert_eq(rc, 1, "%s", out.out);
+	cr_assert_str_empty(out.out, "a refused config printed: %s", out.out);
+	cr_assert(strstr(out.err, "card a: ") && strstr(out.err, "nowhere.yaml"), "%s", out.err);
+}

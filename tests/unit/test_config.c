@@ -25,6 +25,20 @@ static void write_temp(const char *text, char *path)
 	close(fd);
 }
 
+/*
+ * Load `yaml` as a server config file over the defaults: rdo_config_load's
+ * result, with its message in `err` and the file's path in `path`.
+ */
+static int load_text(const char *yaml, struct rdo_server_opts *o, char *path, char *err,
+		     size_t errlen)
+{
+	write_temp(yaml, path);
+	rdo_server_opts_init(o);
+	int rc = rdo_config_load(path, o, err, errlen);
+	unlink(path);
+	return rc;
+}
+
 /* Assert that `err` starts with exactly "path:line:col: " and contains `needle`. */
 static void expect_message(const char *err, const char *path, int line, int col, const char *needle)
 {
@@ -39,11 +53,8 @@ static void expect_message(const char *err, const char *path, int line, int col,
 static void expect_config_error(const char *yaml, int line, int col, const char *needle)
 {
 	char path[PATH_MAX], err[512] = "";
-	write_temp(yaml, path);
 	struct rdo_server_opts o;
-	rdo_server_opts_init(&o);
-	int rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	int rc = load_text(yaml, &o, path, err, sizeof(err));
 	cr_assert_eq(rc, -EINVAL, "config load gave %d: %s", rc, err);
 	expect_message(err, path, line, col, needle);
 }
@@ -177,11 +188,9 @@ Test(config, load_custom_config)
 Test(config, default_regmap_beside_config)
 {
 	char path[PATH_MAX], err[512] = "";
-	write_temp("# nothing but the level\nlog_level: notice\n", path);
 	struct rdo_server_opts o;
-	rdo_server_opts_init(&o);
-	int rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	int rc =
+	    load_text("# nothing but the level\nlog_level: notice\n", &o, path, err, sizeof(err));
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_eq(o.log_level, LOG_NOTICE);
 	cr_assert_str_eq(o.cards[0].regmap_file, "/tmp/regmaps/rdo-sim.yaml");
@@ -192,11 +201,8 @@ Test(config, default_regmap_beside_config)
 Test(config, absolute_regmap_path)
 {
 	char path[PATH_MAX], err[512] = "";
-	write_temp("card:\n  regmap: /etc/readoutd/map.yaml\n", path);
 	struct rdo_server_opts o;
-	rdo_server_opts_init(&o);
-	int rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	int rc = load_text("card:\n  regmap: /etc/readoutd/map.yaml\n", &o, path, err, sizeof(err));
 	cr_assert_eq(rc, 0, "%s", err);
 	cr_assert_str_eq(o.cards[0].regmap_file, "/etc/readoutd/map.yaml");
 }
@@ -1183,11 +1189,8 @@ Test(config, whole_config_checks)
 			    "cards:\n  - name: a\n  - name: b\n",
 			    6, 5, "card b: writer.name \"run{run}.rdo\" in . is also card a's");
 	char path[PATH_MAX], err[512] = "";
-	write_temp("control: {bind: [\"ipc://{card}.ctl\"]}\n", path);
 	struct rdo_server_opts o;
-	rdo_server_opts_init(&o);
-	int rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	int rc = load_text("control: {bind: [\"ipc://{card}.ctl\"]}\n", &o, path, err, sizeof(err));
 	cr_assert_eq(rc, -EINVAL);
 	cr_assert(strstr(err, "names {card}, which only a card's live and lossless streams can"),
 		  "%s", err);
@@ -1226,17 +1229,11 @@ Test(config, security_and_metrics)
 			    "security.local_role: expected monitor or operator, got \"admin\"");
 	expect_config_error("security: {ipc_mode: 0999}\n", 1, 22,
 			    "security.ipc_mode: expected a file mode in octal like 0660");
-	write_temp("security: {server_key: /etc/rdo/server.key}\n", path);
-	rdo_server_opts_init(&o);
-	rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	rc = load_text("security: {server_key: /etc/rdo/server.key}\n", &o, path, err, sizeof(err));
 	cr_assert_eq(rc, -EINVAL);
 	cr_assert(strstr(err, "security.server_key is set but security.authorized_keys is not"),
 		  "%s", err);
-	write_temp("metrics: {bind: \"localhost\"}\n", path);
-	rdo_server_opts_init(&o);
-	rc = rdo_config_load(path, &o, err, sizeof(err));
-	unlink(path);
+	rc = load_text("metrics: {bind: \"localhost\"}\n", &o, path, err, sizeof(err));
 	cr_assert_eq(rc, -EINVAL);
 	cr_assert(strstr(err, "metrics.bind: "), "%s", err);
 }
