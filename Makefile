@@ -16,7 +16,10 @@ endif
 
 CC ?= gcc
 PKGS := libzmq libprotobuf-c yaml-0.1 libsodium libsystemd libmicrohttpd
-CPPFLAGS += -D_GNU_SOURCE -Iserver -Iclients -I$(BUILD)/gen
+# One include root per tree, every include by path: "dma/dma.h" (server/),
+# "lib/rdoclient.h" (clients/), "proto/readout.pb-c.h" (generated),
+# "uapi/readout_shim.h" (driver-shim/).
+CPPFLAGS += -D_GNU_SOURCE -Iserver -Iclients -I$(BUILD)/gen -Idriver-shim
 CFLAGS ?= -O2 -g
 CFLAGS += -std=c11 -Wall -Wextra -Werror -pthread -fno-omit-frame-pointer
 LDFLAGS += -pthread

@@ -1,29 +1,31 @@
-# readoutctl and the client library the consumers share.
-CLIENT_SRCS := clients/rdoclient.c clients/json.c clients/rdodata.c clients/verify.c
-CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ) $(OBJ)/server/util.o \
-	$(OBJ)/server/page.o $(OBJ)/server/crc32c.o $(OBJ)/server/rdofile.o $(OBJ)/server/keys.o
+# The clients: a library (clients/lib: the control and data connections,
+# page checks) and the command-line tools on it (clients/tools). They link
+# the common library (server/common), never the daemon's.
+
+CLIENT_SRCS := $(wildcard clients/lib/*.c)
+CLIENT_OBJS := $(CLIENT_SRCS:%.c=$(OBJ)/%.o)
 CLIENT_LIB := $(BUILD)/lib/librdoclient.a
 
 $(CLIENT_LIB): $(CLIENT_OBJS)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BIN)/readoutctl: $(OBJ)/clients/readoutctl.o $(CLIENT_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+# What the tools share, and each tool's own sources.
+TOOLS_SHARED := clients/tools/json.c
+readoutctl_SRCS := clients/tools/readoutctl.c
+readout-sub_SRCS := clients/tools/readout-sub.c
+readout-writer_SRCS := clients/tools/readout-writer.c
+TOOLS := readoutctl readout-sub readout-writer
 
-BINARIES += $(BIN)/readoutctl
+# readout-writer reads its config with the daemon's config module, until
+# the config split gives it its own.
+readout-writer_LIBS := $(SERVER_LIB)
 
-$(BIN)/readout-sub: $(OBJ)/clients/readout-sub.o $(CLIENT_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-BINARIES += $(BIN)/readout-sub
-
-# readout-writer runs the server's writer engine and config reader: it links
-# the server library after the client one.
-$(BIN)/readout-writer: $(OBJ)/clients/readout-writer.o $(CLIENT_LIB) $(SERVER_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-BINARIES += $(BIN)/readout-writer
+define tool_rule
+$$(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS) $$(TOOLS_SHARED)) $$($(1)_LIBS) \
+		$$(CLIENT_LIB) $$(COMMON_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+BINARIES += $$(BIN)/$(1)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))

@@ -77,7 +77,7 @@ shim-sparse: $(SHIM_KO)
 # The guest test program: criterion, run inside the VM by guest-shim.sh. Its
 # own name, so make test's host loop (tests/unit, tests/integration) skips it.
 SHIM_TEST_BIN := $(BIN)/tests/shim_test_shim
-$(OBJ)/driver-shim/tests/test_shim.o: CPPFLAGS += $(TEST_CPPFLAGS) -Idriver-shim/uapi
+$(OBJ)/driver-shim/tests/test_shim.o: CPPFLAGS += $(TEST_CPPFLAGS)
 $(SHIM_TEST_BIN): $(OBJ)/driver-shim/tests/test_shim.o
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lcriterion

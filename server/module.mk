@@ -1,27 +1,27 @@
-# The shim backend speaks driver-shim's ABI, from its uapi header.
-CPPFLAGS += -Idriver-shim/uapi
+# The daemon, a folder per layer (tests/layers.conf gives their order):
+#   server/common   formats and helpers the clients share: libreadout-common.a
+#   server/card ... server/service   the daemon's layers: libreadoutd.a
+# Every source is included by path from the server/ root ("dma/dma.h").
 
-# The daemon. Everything but main.c goes into a library that tests link too.
-SERVER_SRCS := server/log.c server/util.c server/card.c server/card_sim.c server/card_shim.c \
-	server/regmap.c server/config.c server/control.c server/page.c server/hostmem.c server/ring.c server/pool.c \
-	server/dma.c server/dma_superpage.c server/dma_edu.c server/sink.c server/events.c server/zsock.c \
-	server/live.c server/lossless.c server/status.c \
-	server/crc32c.c server/rdofile.c server/numa.c
-# The disk writer and its sink.
-SERVER_SRCS += server/writer.c server/disk.c
-# CURVE key files, shared with the clients (clients/module.mk).
-SERVER_SRCS += server/keys.c
-SERVER_SRCS += server/auth.c
-SERVER_SRCS += server/service.c
-SERVER_SRCS += server/metrics.c
-SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
+COMMON_SRCS := $(wildcard server/common/*.c)
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(OBJ)/%.o) $(PROTO_OBJ)
+COMMON_LIB := $(BUILD)/lib/libreadout-common.a
+
+$(COMMON_LIB): $(COMMON_OBJS)
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+SERVER_LAYERS := card core dma sinks net service
+SERVER_SRCS := $(filter-out server/service/main.c, \
+	$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c)))
+SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o)
 SERVER_LIB := $(BUILD)/lib/libreadoutd.a
 
 $(SERVER_LIB): $(SERVER_OBJS)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-$(BIN)/readoutd: $(OBJ)/server/main.o $(SERVER_LIB)
+$(BIN)/readoutd: $(OBJ)/server/service/main.o $(SERVER_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

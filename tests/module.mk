@@ -17,13 +17,13 @@ SCENARIO_OBJ := $(OBJ)/tests/stress/scenario.o
 # Objects before libraries, whatever rule added them, so every archive member they need is found.
 LINK_INPUTS = $(filter %.o,$^) $(filter %.a,$^)
 
-$(BIN)/tests/unit_%: $(OBJ)/tests/unit/%.o $(SERVER_LIB) $(CLIENT_LIB)
+$(BIN)/tests/unit_%: $(OBJ)/tests/unit/%.o $(SERVER_LIB) $(CLIENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(LINK_INPUTS) $(LDLIBS) -lcriterion
 
 $(BIN)/tests/unit_test_ring $(BIN)/tests/unit_test_pool: $(SCENARIO_OBJ)
 
-$(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT_LIB)
+$(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
 
@@ -35,7 +35,7 @@ TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 # as built; make tsan also runs their TSan builds.
 STRESS_TESTS := $(patsubst tests/stress/%.c,$(BIN)/tests/%,$(wildcard tests/stress/stress_*.c))
 
-$(BIN)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(SCENARIO_OBJ) $(SERVER_LIB)
+$(BIN)/tests/stress_%: $(OBJ)/tests/stress/stress_%.o $(SCENARIO_OBJ) $(SERVER_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $(LINK_INPUTS) $(LDLIBS)
 
@@ -66,7 +66,7 @@ test: binaries $(TESTS) $(STRESS_TESTS)
 BENCHES := $(patsubst tests/bench/%.c,$(BIN)/tests/%,$(wildcard tests/bench/bench_*.c))
 BENCHLIB_OBJ := $(OBJ)/tests/bench/benchlib.o
 
-$(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(BENCHLIB_OBJ) $(HARNESS_OBJ) $(CLIENT_LIB)
+$(BIN)/tests/bench_%: $(OBJ)/tests/bench/bench_%.o $(BENCHLIB_OBJ) $(HARNESS_OBJ) $(CLIENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -33,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "readout_shim.h"
+#include "uapi/readout_shim.h"
 
 #define EDU_ID	       0x00
 #define EDU_LIVE       0x04

@@ -36,8 +36,8 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "benchlib.h"
-#include "util.h"
+#include "bench/benchlib.h"
+#include "common/util.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)

@@ -38,10 +38,10 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "benchlib.h"
-#include "keys.h"
-#include "rdoclient.h"
-#include "util.h"
+#include "bench/benchlib.h"
+#include "common/keys.h"
+#include "lib/rdoclient.h"
+#include "common/util.h"
 
 #define DEFAULT_N  100000
 #define WARMUP	   1000

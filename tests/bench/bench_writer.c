@@ -67,8 +67,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "benchlib.h"
-#include "util.h"
+#include "bench/benchlib.h"
+#include "common/util.h"
 
 #define MIB (1024u * 1024u)
 #define GB  1e9

@@ -1,4 +1,4 @@
-#include "benchlib.h"
+#include "bench/benchlib.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "common/util.h"
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)

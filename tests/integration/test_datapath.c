@@ -27,10 +27,10 @@
 #include <zmq.h>
 
 #include "harness.h"
-#include "rdodata.h"
-#include "rdofile.h"
-#include "readout.pb-c.h"
-#include "util.h"
+#include "lib/rdodata.h"
+#include "common/rdofile.h"
+#include "proto/readout.pb-c.h"
+#include "common/util.h"
 
 #define PAGE 8192u /* the default DMA page slot: every page is full size */
 

@@ -12,7 +12,7 @@
 #include <zmq.h>
 
 #include "harness.h"
-#include "readout.pb-c.h"
+#include "proto/readout.pb-c.h"
 
 static struct rdo_daemon d;
 static struct rdo_output o;

@@ -1,4 +1,4 @@
-#include "scenario.h"
+#include "stress/scenario.h"
 
 #include <pthread.h>
 #include <sched.h>
@@ -10,10 +10,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "card.h"
-#include "hostmem.h"
-#include "pool.h"
-#include "ring.h"
+#include "card/card.h"
+#include "common/hostmem.h"
+#include "core/pool.h"
+#include "core/ring.h"
 
 #define MAX_HOLD   64
 #define DEADLINE_S 30

@@ -7,8 +7,8 @@
  */
 #include <stdio.h>
 
-#include "log.h"
-#include "scenario.h"
+#include "common/log.h"
+#include "stress/scenario.h"
 
 int main(void)
 {

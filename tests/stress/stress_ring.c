@@ -7,7 +7,7 @@
  */
 #include <stdio.h>
 
-#include "scenario.h"
+#include "stress/scenario.h"
 
 int main(void)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dma.h"
+#include "dma/dma.h"
 
 /* rdo_dma_create(card, map, o) must return NULL and log `needle`. */
 static inline void expect_dma_refused(struct rdo_card *card, const struct rdo_regmap *map,

@@ -20,11 +20,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "auth.h"
-#include "keys.h"
-#include "log.h"
-#include "util.h"
-#include "zsock.h"
+#include "net/auth.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "core/zsock.h"
 
 #define ACCEPT_MS 5000 /* a message that must arrive */
 #define REFUSE_MS 700  /* how long one that must not is waited for */

@@ -6,11 +6,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "card.h"
-#include "card_sim.h"
-#include "log.h"
-#include "page.h"
-#include "util.h"
+#include "card/card.h"
+#include "card/card_sim.h"
+#include "common/log.h"
+#include "common/page.h"
+#include "common/util.h"
 
 static struct rdo_card *open_sim(unsigned links)
 {

@@ -6,10 +6,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "card_sim.h"
-#include "config.h"
-#include "log.h"
-#include "util.h"
+#include "card/card_sim.h"
+#include "service/config.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #define CONFIG_FILE RDO_SOURCE_DIR "/config/readoutd.yaml"
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "card.h"
-#include "card_sim.h"
-#include "config.h"
-#include "control.h"
-#include "log.h"
-#include "readout.pb-c.h"
-#include "regmap.h"
-#include "util.h"
+#include "card/card.h"
+#include "card/card_sim.h"
+#include "service/config.h"
+#include "net/control.h"
+#include "common/log.h"
+#include "proto/readout.pb-c.h"
+#include "card/regmap.h"
+#include "common/util.h"
 
 #define REGMAP_FILE   RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
 #define MAP_REGISTERS 126

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crc32c.h"
+#include "common/crc32c.h"
 
 typedef uint32_t crc_fn(uint32_t crc, void *dst, const void *src, size_t len);
 

@@ -17,16 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "card.h"
-#include "config.h"
-#include "dma.h"
-#include "refusal.h"
-#include "log.h"
-#include "page.h"
-#include "pool.h"
-#include "regmap.h"
-#include "sink.h"
-#include "util.h"
+#include "card/card.h"
+#include "service/config.h"
+#include "dma/dma.h"
+#include "unit/refusal.h"
+#include "common/log.h"
+#include "common/page.h"
+#include "core/pool.h"
+#include "card/regmap.h"
+#include "core/sink.h"
+#include "common/util.h"
 
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/edu.yaml"
 #define PAGE	    2048u

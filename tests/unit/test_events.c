@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "events.h"
-#include "log.h"
-#include "util.h"
+#include "core/events.h"
+#include "common/log.h"
+#include "common/util.h"
 
 #define SLOTS 64 /* EVENT_SLOTS in events.c: what the queue holds */
 

@@ -10,11 +10,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "keys.h"
-#include "rdoclient.h"
-#include "rdodata.h"
-#include "readout.pb-c.h"
-#include "util.h"
+#include "common/keys.h"
+#include "lib/rdoclient.h"
+#include "lib/rdodata.h"
+#include "proto/readout.pb-c.h"
+#include "common/util.h"
 
 static char dir[] = "/tmp/rdo-test-keys-XXXXXX";
 

@@ -10,11 +10,11 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "metrics.h"
-#include "readout.pb-c.h"
-#include "status.h"
-#include "util.h"
+#include "common/log.h"
+#include "service/metrics.h"
+#include "proto/readout.pb-c.h"
+#include "net/status.h"
+#include "common/util.h"
 
 #define MAX_CARDS 4
 

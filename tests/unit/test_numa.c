@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 
-#include "numa.h"
+#include "card/numa.h"
 
 Test(numa, parses_cpulists)
 {

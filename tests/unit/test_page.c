@@ -2,8 +2,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "page.h"
-#include "util.h"
+#include "common/page.h"
+#include "common/util.h"
 
 #define SLOT 1024u
 #define FULL (SLOT - 32u)

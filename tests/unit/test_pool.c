@@ -4,10 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "card.h"
-#include "hostmem.h"
-#include "log.h"
-#include "pool.h"
+#include "card/card.h"
+#include "common/hostmem.h"
+#include "common/log.h"
+#include "core/pool.h"
 #include "stress/scenario.h"
 
 #define SP_SIZE	 8192u

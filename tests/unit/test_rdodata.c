@@ -7,10 +7,10 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "page.h"
-#include "rdodata.h"
-#include "readout.pb-c.h"
-#include "util.h"
+#include "common/page.h"
+#include "lib/rdodata.h"
+#include "proto/readout.pb-c.h"
+#include "common/util.h"
 
 #define SLOT	1024u
 #define PAGES	4u

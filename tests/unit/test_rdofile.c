@@ -17,8 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "rdofile.h"
+#include "common/crc32c.h"
+#include "common/rdofile.h"
 
 #define SP_SIZE	 65536u
 #define RUN	 42u

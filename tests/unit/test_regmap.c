@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "regmap.h"
-#include "util.h"
+#include "card/regmap.h"
+#include "common/util.h"
 
 /*
  * A small map of two banks in BAR 0 and one in BAR 1:

@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "service.h"
+#include "service/service.h"
 
 /* A listener standing in for systemd: a datagram socket NOTIFY_SOCKET names. */
 static char dir[64];

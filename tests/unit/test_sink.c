@@ -7,12 +7,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "card.h"
-#include "log.h"
-#include "pool.h"
-#include "readout.pb-c.h"
-#include "sink.h"
-#include "util.h"
+#include "card/card.h"
+#include "common/log.h"
+#include "core/pool.h"
+#include "proto/readout.pb-c.h"
+#include "core/sink.h"
+#include "common/util.h"
 
 static void quiet(void)
 {

@@ -3,16 +3,16 @@
 #include <time.h>
 #include <zmq.h>
 
-#include "card.h"
-#include "config.h"
-#include "dma.h"
-#include "events.h"
-#include "log.h"
-#include "readout.pb-c.h"
-#include "regmap.h"
-#include "sink.h"
-#include "status.h"
-#include "util.h"
+#include "card/card.h"
+#include "service/config.h"
+#include "dma/dma.h"
+#include "core/events.h"
+#include "common/log.h"
+#include "proto/readout.pb-c.h"
+#include "card/regmap.h"
+#include "core/sink.h"
+#include "net/status.h"
+#include "common/util.h"
 
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
 #define LINKS	    3u

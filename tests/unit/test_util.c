@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include "common/util.h"
 
 /* Parse `s`; `*out` is preset so that a test sees whether a failed parse wrote it. */
 static int parse(const char *s, uint64_t *out)

@@ -2,9 +2,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "page.h"
-#include "util.h"
-#include "verify.h"
+#include "common/page.h"
+#include "common/util.h"
+#include "lib/verify.h"
 
 #define SLOT	512u
 #define PAGES	8u

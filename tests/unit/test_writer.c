@@ -9,11 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "crc32c.h"
-#include "log.h"
-#include "rdofile.h"
-#include "util.h"
-#include "writer.h"
+#include "common/crc32c.h"
+#include "common/log.h"
+#include "common/rdofile.h"
+#include "common/util.h"
+#include "common/writer.h"
 
 #define SP_SIZE	 (64u * 1024u)
 #define SP_COUNT 64u

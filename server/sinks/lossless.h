@@ -1,0 +1,41 @@
+/*
+ * The lossless stream sink: superpages for consumers that must get every one
+ * (disk writers, event builders), with credit-based flow control on a ROUTER
+ * socket. A consumer says hello with a number of credits; each superpage sent
+ * uses one; the consumer returns credits as it consumes. With several
+ * consumers each superpage goes to exactly one of them.
+ *
+ * While at least one consumer is attached the sink takes every superpage and
+ * holds it until a consumer has credit for it: a slow consumer fills the
+ * pool, and the card then drops at the source, counted there. Nothing is lost
+ * between the card and the consumer. With no consumer attached the sink takes
+ * nothing.
+ */
+#ifndef RDO_LOSSLESS_H
+#define RDO_LOSSLESS_H
+
+#include <stdbool.h>
+
+#include "common/util.h"
+
+/* What config sets. Plain value. */
+struct rdo_lossless_opts {
+	bool enabled;		   /* default true */
+	struct rdo_endpoints bind; /* default loopback tcp and ipc */
+	unsigned timeout_ms;	   /* a consumer silent this long is detached; default 5000 */
+};
+
+void rdo_lossless_opts_init(struct rdo_lossless_opts *o);
+
+struct rdo_sink;
+struct rdo_pool;
+
+/*
+ * Bind the lossless stream of card `card` and start its thread. Logs why and
+ * returns NULL on failure. Destroy with rdo_sink_destroy(), which tells every
+ * consumer the stream has ended.
+ */
+struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_pool *pool,
+				     const struct rdo_lossless_opts *o);
+
+#endif
