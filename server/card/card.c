@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "card/regmap.h"
 #include "common/util.h"
 
 static const struct rdo_card_ops *const backends[] = {&rdo_card_sim_ops, &rdo_card_shim_ops};
@@ -184,12 +183,4 @@ void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf)
 	if (buf->va && card->ops->dma_free)
 		card->ops->dma_free(card, buf);
 	memset(buf, 0, sizeof(*buf));
-}
-
-uint64_t rdo_card_read_reg(struct rdo_card *card, const struct rdo_reg *r)
-{
-	uint64_t v = 0;
-	if (r)
-		rdo_card_read(card, r->bar, r->offset, r->width, &v);
-	return v;
 }

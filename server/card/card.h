@@ -2,7 +2,7 @@
  * The card interface: one ops table per backend (sim, shim), one struct
  * rdo_card per open card. The same code above this interface drives the
  * emulator and real hardware, because it talks to the card only through BAR
- * registers (and, from the data-path issue on, DMA memory).
+ * registers and DMA memory.
  *
  * Register access is bounds- and alignment-checked here, once, for every
  * backend. A card is safe to access from several threads: a register access is
@@ -67,18 +67,7 @@ struct rdo_dma_buf {
  */
 int rdo_dma_buf_bus(const struct rdo_dma_buf *buf, size_t off, size_t len, uint64_t *bus);
 
-/*
- * The superpage protocol's completion descriptor: the card writes one into
- * the link's completion ring in host memory for every superpage it has
- * filled, then bumps the link's ready count. Superpages complete in the order
- * they were posted.
- */
-struct rdo_dma_completion {
-	uint64_t bus;	 /* the superpage's bus address, as posted */
-	uint32_t length; /* bytes written: whole DMA pages */
-	uint32_t flags;	 /* RDO_SP_*, the same bits as SuperpageFlag in proto/ */
-};
-
+/* How a superpage came back from the card: the same bits as SuperpageFlag in proto/. */
 #define RDO_SP_PARTIAL	     0x1u /* flushed before it was full: stop or link down */
 #define RDO_SP_DISCONTINUITY 0x2u /* the card dropped pages on this link before it */
 #define RDO_SP_HEADER_ONLY   0x4u /* emulator header-only mode: payload not written */
@@ -149,18 +138,5 @@ void rdo_card_dma_free(struct rdo_card *card, struct rdo_dma_buf *buf);
 /* Checked register access; 0 or the -errno of rdo_card_check(). */
 int rdo_card_read(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t *val);
 int rdo_card_write(struct rdo_card *card, unsigned bar, uint64_t off, unsigned width, uint64_t val);
-
-struct rdo_reg;
-
-/*
- * A whole register a map declares (its BAR, offset and width), checked like
- * rdo_card_read; 0 when `r` is NULL or out of the card's BARs: the identity,
- * firmware and serial that card info and file headers report.
- */
-uint64_t rdo_card_read_reg(struct rdo_card *card, const struct rdo_reg *r);
-
-#ifndef container_of
-#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-#endif
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "card/card.h"
+#include "card/superpage_proto.h"
 #include "common/hostmem.h"
 #include "common/log.h"
 #include "common/page.h"

@@ -82,7 +82,7 @@
 #define SIM_FIFO_DEPTH 128u
 #define SIM_BUS_BASE   0x100000000000ull /* where the emulator puts DMA memory in bus space */
 
-/* Completion descriptors are struct rdo_dma_completion (card.h). */
+/* Completion descriptors are struct rdo_dma_completion (card/superpage_proto.h). */
 
 #define SIM_ERR_POWER_ON  0x1u
 #define SIM_ERR_LINK_DOWN 0x2u

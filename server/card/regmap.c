@@ -598,3 +598,11 @@ const struct rdo_reg *rdo_regmap_at(const struct rdo_regmap *map, size_t i)
 {
 	return i < map->nregs ? map->by_addr[i] : NULL;
 }
+
+uint64_t rdo_reg_read(struct rdo_card *card, const struct rdo_reg *r)
+{
+	uint64_t v = 0;
+	if (r)
+		rdo_card_read(card, r->bar, r->offset, r->width, &v);
+	return v;
+}

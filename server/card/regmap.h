@@ -140,6 +140,15 @@ const struct rdo_reg *rdo_regmap_firmware(const struct rdo_regmap *map, uint64_t
 					  uint64_t *max);
 const struct rdo_reg *rdo_regmap_serial(const struct rdo_regmap *map);
 
+struct rdo_card;
+
+/*
+ * Register `r` whole (its BAR, offset and width) from `card`, checked like
+ * rdo_card_read; 0 when `r` is NULL or out of the card's BARs: the identity,
+ * firmware and serial that card info and file headers report.
+ */
+uint64_t rdo_reg_read(struct rdo_card *card, const struct rdo_reg *r);
+
 /*
  * Resolve a name: 0, or -ENOENT (no such register or field), -EINVAL
  * (malformed), with the reason in `err`. Raw offsets are not checked against

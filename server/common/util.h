@@ -9,11 +9,25 @@
 #include <stdint.h>
 
 #define RDO_ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+
+/* The struct of `type` whose `member` is at `ptr`: a backend's state from its embedded base. */
+#ifndef container_of
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+#endif
 #define RDO_VERSION	     "0.1.0"
 #define RDO_PROTOCOL_VERSION 1
 
 #define RDO_MAX_ENDPOINTS 8
 #define RDO_ENDPOINT_MAX  256
+
+/*
+ * Each surface's well-known endpoint on this host: where readoutd binds by
+ * default and where its clients connect when not told otherwise.
+ */
+#define RDO_DEFAULT_CONTROL_TCP	 "tcp://127.0.0.1:5570"
+#define RDO_DEFAULT_LIVE_TCP	 "tcp://127.0.0.1:5571"
+#define RDO_DEFAULT_LOSSLESS_TCP "tcp://127.0.0.1:5572"
+#define RDO_DEFAULT_STATUS_TCP	 "tcp://127.0.0.1:5573"
 
 /* The endpoints a socket binds: tcp://HOST:PORT or ipc://PATH. Plain value. */
 struct rdo_endpoints {

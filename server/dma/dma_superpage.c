@@ -13,6 +13,7 @@
 #include "dma/dma_proto.h"
 #include "common/log.h"
 #include "card/regmap.h"
+#include "card/superpage_proto.h"
 
 #define MAX_DEPTH 1024u
 

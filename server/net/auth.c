@@ -17,14 +17,9 @@
 #include "core/zsock.h"
 #include "common/util.h"
 
-/* A libzmq draft option, so zmq.h hides it; setsockopt says EINVAL where it is missing. */
-#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
-#define ZMQ_ZAP_ENFORCE_DOMAIN 93
-#endif
-
 #define ZAP_ENDPOINT	"inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES	8
-#define KEY_BYTES	32
+#define KEY_BYTES	RDO_ZSOCK_KEY_BYTES
 #define NAME_MAX_LEN	63
 #define TOKEN_LEN	32 /* hex characters */
 #define MAX_REPORTED	20 /* errors logged per authorised keys file */
@@ -57,8 +52,7 @@ struct refusal {
 struct rdo_auth {
 	struct rdo_auth_opts o;
 	void *zap;
-	bool curve;
-	uint8_t secret[KEY_BYTES];
+	struct rdo_zsock_policy policy; /* curve once the server key and the table loaded */
 	char public_z85[RDO_KEY_Z85_LEN + 1];
 	char token[TOKEN_LEN + 1];
 	struct table keys;
@@ -370,7 +364,7 @@ static int load_server_key(struct rdo_auth *a)
 		rdo_err("security.server_key: %s", err);
 		return rc;
 	}
-	if (!zmq_z85_decode(a->secret, kp.secret_z85)) {
+	if (!zmq_z85_decode(a->policy.secret, kp.secret_z85)) {
 		rdo_err("security.server_key: %s: the secret key is not valid Z85",
 			a->o.server_key);
 		rc = -EINVAL;
@@ -411,6 +405,9 @@ struct rdo_auth *rdo_auth_create(void *zctx, const struct rdo_auth_opts *o)
 		return NULL;
 	}
 	a->o = *o;
+	rdo_zsock_policy_init(&a->policy);
+	a->policy.curve_loopback = o->curve_loopback;
+	a->policy.ipc_mode = o->ipc_mode;
 	if (make_token(a->token)) {
 		rdo_err("security: no random numbers: %s", strerror(errno));
 		goto out_auth;
@@ -420,7 +417,7 @@ struct rdo_auth *rdo_auth_create(void *zctx, const struct rdo_auth_opts *o)
 			goto out_secret;
 		if (table_load(o->authorized_keys, &a->keys))
 			goto out_secret;
-		a->curve = true;
+		a->policy.curve = true;
 	}
 	a->zap = zmq_socket(zctx, ZMQ_REP);
 	if (!a->zap) {
@@ -435,7 +432,7 @@ struct rdo_auth *rdo_auth_create(void *zctx, const struct rdo_auth_opts *o)
 			errno == EADDRINUSE ? " (one handler per ZeroMQ context)" : "");
 		goto out_zap;
 	}
-	if (a->curve) {
+	if (a->policy.curve) {
 		rdo_notice("security: CURVE on non-local endpoints, server public key %s from %s",
 			   a->public_z85, o->server_key);
 		log_table(a);
@@ -449,7 +446,7 @@ out_zap:
 out_keys:
 	table_free(&a->keys);
 out_secret:
-	explicit_bzero(a->secret, sizeof(a->secret));
+	explicit_bzero(&a->policy, sizeof(a->policy));
 out_auth:
 	free(a);
 	return NULL;
@@ -474,7 +471,7 @@ void *rdo_auth_socket(struct rdo_auth *a)
 
 int rdo_auth_reload(struct rdo_auth *a)
 {
-	if (!a->curve) {
+	if (!a->policy.curve) {
 		rdo_debug("security: no server key, no authorised keys to reload");
 		return 0;
 	}
@@ -663,95 +660,7 @@ void rdo_auth_counters(const struct rdo_auth *a, uint64_t *accepted, uint64_t *r
 	*refused = atomic_load_explicit(&a->refused, memory_order_relaxed);
 }
 
-static bool loopback_host(const char *host, size_t len)
+const struct rdo_zsock_policy *rdo_auth_policy(const struct rdo_auth *a)
 {
-	char h[INET6_ADDRSTRLEN + 2];
-	if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
-		host++;
-		len -= 2;
-	}
-	if (len == 0 || len >= sizeof(h))
-		return false;
-	memcpy(h, host, len);
-	h[len] = '\0';
-	if (strcasecmp(h, "localhost") == 0)
-		return true;
-	struct in_addr v4;
-	if (inet_pton(AF_INET, h, &v4) == 1)
-		return (ntohl(v4.s_addr) >> 24) == 127;
-	struct in6_addr v6;
-	if (inet_pton(AF_INET6, h, &v6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&v6) ||
-		       (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
-	return false;
-}
-
-bool rdo_auth_needs_curve(const struct rdo_auth *a, const char *endpoint)
-{
-	if (strncmp(endpoint, "ipc://", 6) == 0 || strncmp(endpoint, "inproc://", 9) == 0)
-		return false;
-	if (strncmp(endpoint, "tcp://", 6) != 0)
-		return true; /* a transport that may leave the host */
-	const char *host = endpoint + 6, *colon = strrchr(host, ':');
-	size_t len = colon ? (size_t)(colon - host) : strlen(host);
-	return !loopback_host(host, len) || (a && a->o.curve_loopback);
-}
-
-/* The ZAP domain of surface `what`: its first word ("live stream" -> "live"). */
-static size_t domain_of(const char *what)
-{
-	size_t n = strcspn(what, " ");
-	return n ? n : strlen(what);
-}
-
-static int bind_plain(void *sock, const char *what, const char *endpoint)
-{
-	char domain[256];
-	size_t len = sizeof(domain);
-	if (zmq_getsockopt(sock, ZMQ_ZAP_DOMAIN, domain, &len) == 0 && len > 1) {
-		rdo_err(
-		    "%s: cannot bind %s plain after a CURVE endpoint of the same socket (libzmq "
-		    "cannot clear its ZAP domain): bind the local endpoints first",
-		    what, endpoint);
-		return -EINVAL;
-	}
-	int mech = ZMQ_NULL, zero = 0;
-	len = sizeof(mech);
-	zmq_getsockopt(sock, ZMQ_MECHANISM, &mech, &len);
-	if (mech != ZMQ_NULL && zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &zero, sizeof(zero)) != 0) {
-		int rc = -errno;
-		rdo_err("%s: cannot bind %s plain: %s", what, endpoint, zmq_strerror(errno));
-		return rc;
-	}
-	zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &zero, sizeof(zero));
-	return 0;
-}
-
-int rdo_auth_prepare_bind(const struct rdo_auth *a, void *sock, const char *what,
-			  const char *endpoint)
-{
-	if (!rdo_auth_needs_curve(a, endpoint))
-		return bind_plain(sock, what, endpoint);
-	if (!a || !a->curve) {
-		rdo_err("%s: binding %s needs CURVE: set security.server_key and "
-			"security.authorized_keys in the config (readoutctl keygen makes keys)",
-			what, endpoint);
-		return -EPERM;
-	}
-	int one = 1;
-	if (zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, a->secret, KEY_BYTES) != 0 ||
-	    zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof(one)) != 0 ||
-	    zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, what, domain_of(what)) != 0) {
-		int rc = -errno;
-		rdo_err("%s: cannot set up CURVE for %s: %s", what, endpoint, zmq_strerror(errno));
-		return rc;
-	}
-	/* Refuse rather than admit unchecked should the ZAP handler ever be gone. */
-	zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof(one));
-	return 0;
-}
-
-unsigned rdo_auth_ipc_mode(const struct rdo_auth *a)
-{
-	return a ? a->o.ipc_mode : 0660;
+	return a ? &a->policy : NULL;
 }

@@ -24,14 +24,14 @@
  *
  * Thread-safety: one owner thread (the daemon's control loop) calls
  * rdo_auth_create, _serve, _reload, _peer and _destroy, and binds every
- * surface (rdo_zsock_bind_all) before that loop starts; nothing else touches
+ * surface (rdo_zsock_bind_all with rdo_auth_policy) before that loop starts; nothing else touches
  * the object, so the table needs no lock. rdo_auth_counters may be called
  * from any thread.
  *
  * Lifetime: create the auth before binding any surface, and destroy it after
  * closing every surface's socket. libzmq lets a CURVE client in unchecked
  * when no ZAP handler is bound, unless ZMQ_ZAP_ENFORCE_DOMAIN (a libzmq draft
- * option, set here when the library has it) says otherwise.
+ * option, set by zsock.c's binds when the library has it) says otherwise.
  */
 #ifndef RDO_AUTH_H
 #define RDO_AUTH_H
@@ -40,6 +40,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <zmq.h>
+
+struct rdo_zsock_policy;
 
 enum rdo_role { RDO_ROLE_NONE = 0, RDO_ROLE_MONITOR, RDO_ROLE_OPERATOR };
 
@@ -116,26 +118,10 @@ void rdo_auth_peer(const struct rdo_auth *a, zmq_msg_t *msg, struct rdo_peer *p)
 void rdo_auth_counters(const struct rdo_auth *a, uint64_t *accepted, uint64_t *refused);
 
 /*
- * The policy for zsock.c, which binds every surface. `a` may be NULL (no
- * CURVE available: the defaults, curve_loopback false, ipc_mode 0660).
+ * The policy every surface binds through (core/zsock.h): CURVE with the
+ * server key when there is one, curve_loopback and ipc_mode as configured.
+ * NULL when `a` is NULL (zsock's plain policy). Valid while `a` lives.
  */
-
-/* Does binding `endpoint` need CURVE? */
-bool rdo_auth_needs_curve(const struct rdo_auth *a, const char *endpoint);
-
-/*
- * Set `sock`'s security options for binding `endpoint` of surface `what`
- * (its first word is the ZAP domain: "live stream" -> "live"): plain for a
- * local endpoint, CURVE server otherwise. libzmq copies the options into
- * each endpoint at bind, so one socket may have both kinds, but cannot
- * clear a ZAP domain once set: bind the local endpoints first. 0, or -EPERM
- * when the endpoint needs CURVE and there is no server key, -EINVAL for a
- * local endpoint after a CURVE one; logged naming the endpoint and the fix.
- */
-int rdo_auth_prepare_bind(const struct rdo_auth *a, void *sock, const char *what,
-			  const char *endpoint);
-
-/* The mode an ipc socket file gets after bind. */
-unsigned rdo_auth_ipc_mode(const struct rdo_auth *a);
+const struct rdo_zsock_policy *rdo_auth_policy(const struct rdo_auth *a);
 
 #endif

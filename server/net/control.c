@@ -311,10 +311,10 @@ static Rdo__InfoReply *card_info(struct call *c, const struct rdo_control_card *
 		info->state = (Rdo__State)st.state;
 	}
 	uint64_t a, b;
-	info->identity = (uint32_t)rdo_card_read_reg(cc->card, rdo_regmap_identity(cc->map, &a));
+	info->identity = (uint32_t)rdo_reg_read(cc->card, rdo_regmap_identity(cc->map, &a));
 	info->firmware =
-	    (uint32_t)rdo_card_read_reg(cc->card, rdo_regmap_firmware(cc->map, &a, &b));
-	info->serial = rdo_card_read_reg(cc->card, rdo_regmap_serial(cc->map));
+	    (uint32_t)rdo_reg_read(cc->card, rdo_regmap_firmware(cc->map, &a, &b));
+	info->serial = rdo_reg_read(cc->card, rdo_regmap_serial(cc->map));
 	info->bars = anew(c, RDO_CARD_MAX_BARS * sizeof(*info->bars));
 	if (!info->bars)
 		return NULL;
@@ -889,7 +889,7 @@ void rdo_control_destroy(struct rdo_control **pctl)
 int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
 		     struct rdo_endpoints *bound)
 {
-	return rdo_zsock_bind_all(ctl->router, "control", in, bound);
+	return rdo_zsock_bind_all(ctl->router, rdo_auth_policy(ctl->auth), "control", in, bound);
 }
 
 /*

@@ -27,6 +27,9 @@
 #include "card/regmap.h"
 #include "common/util.h"
 
+/* The default binds: RDO_DEFAULT_CONTROL_TCP (common/util.h) and this. */
+#define RDO_DEFAULT_CONTROL_IPC "ipc://{runtime}/readoutd.ctl"
+
 struct rdo_control;
 struct rdo_dma;
 struct rdo_status;

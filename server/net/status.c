@@ -11,7 +11,6 @@
 #include <zmq.h>
 
 #include "card/card.h"
-#include "service/config.h"
 #include "core/events.h"
 #include "common/log.h"
 #include "card/regmap.h"
@@ -275,7 +274,8 @@ static void *status_thread(void *arg)
 	return NULL;
 }
 
-struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src, unsigned n,
+struct rdo_status *rdo_status_create(void *zctx, const struct rdo_zsock_policy *policy,
+				     const struct rdo_status_sources *src, unsigned n,
 				     const struct rdo_status_opts *o)
 {
 	struct rdo_status *s = calloc(1, sizeof(*s) + n * sizeof(s->card[0]));
@@ -306,7 +306,7 @@ struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources
 		rdo_err("status: cannot create its socket: %s", zmq_strerror(errno));
 		goto fail;
 	}
-	if (rdo_zsock_bind_all(s->sock, "status stream", &o->bind, &s->bound))
+	if (rdo_zsock_bind_all(s->sock, policy, "status stream", &o->bind, &s->bound))
 		goto fail_sock;
 	int rc = pthread_create(&s->thread, NULL, status_thread, s);
 	if (rc) {

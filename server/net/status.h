@@ -18,6 +18,9 @@
 #include "core/sink.h"
 #include "common/util.h"
 
+/* The default binds: RDO_DEFAULT_STATUS_TCP (common/util.h) and this. */
+#define RDO_DEFAULT_STATUS_IPC "ipc://{runtime}/readoutd.status"
+
 /* What config sets. Plain value. */
 struct rdo_status_opts {
 	struct rdo_endpoints bind; /* default loopback tcp and ipc */
@@ -57,12 +60,15 @@ struct rdo_status_msg {
 };
 
 struct rdo_status;
+struct rdo_zsock_policy;
 
 /*
- * Bind the status stream of the `n` cards of `src` (copied) and start its
- * thread. Logs why and returns NULL on failure.
+ * Bind the status stream of the `n` cards of `src` (copied) through
+ * `policy` (core/zsock.h; NULL: local endpoints only) and start its thread.
+ * Logs why and returns NULL on failure.
  */
-struct rdo_status *rdo_status_create(void *zctx, const struct rdo_status_sources *src, unsigned n,
+struct rdo_status *rdo_status_create(void *zctx, const struct rdo_zsock_policy *policy,
+				     const struct rdo_status_sources *src, unsigned n,
 				     const struct rdo_status_opts *o);
 void rdo_status_destroy(struct rdo_status **st);
 

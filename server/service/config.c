@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "common/log.h"
+#include "net/control.h"
 #include "common/util.h"
 
 #define RDO_BANK_MAX_COUNT 64 /* banks in one bank array */

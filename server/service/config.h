@@ -24,14 +24,6 @@
 #include "card/regmap.h"
 
 #define RDO_DEFAULT_CONFIG	 "config/readoutd.yaml"
-#define RDO_DEFAULT_CONTROL_TCP	 "tcp://127.0.0.1:5570"
-#define RDO_DEFAULT_CONTROL_IPC	 "ipc://{runtime}/readoutd.ctl"
-#define RDO_DEFAULT_LIVE_TCP	 "tcp://127.0.0.1:5571"
-#define RDO_DEFAULT_LIVE_IPC	 "ipc://{runtime}/readoutd.live"
-#define RDO_DEFAULT_LOSSLESS_TCP "tcp://127.0.0.1:5572"
-#define RDO_DEFAULT_LOSSLESS_IPC "ipc://{runtime}/readoutd.lossless"
-#define RDO_DEFAULT_STATUS_TCP	 "tcp://127.0.0.1:5573"
-#define RDO_DEFAULT_STATUS_IPC	 "ipc://{runtime}/readoutd.status"
 #define RDO_DEFAULT_RUNTIME_DIR	 "/tmp" /* without systemd's $RUNTIME_DIRECTORY */
 #define RDO_DEFAULT_STATE_DIR	 "/tmp" /* {state} without systemd's $STATE_DIRECTORY */
 #define RDO_MAX_CARDS		 8

@@ -87,7 +87,7 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 	const char *verdict = force ? "continuing because of --force" : "refusing to start";
 	int level = force ? LOG_WARNING : LOG_ERR;
 	if (r) {
-		got = rdo_card_read_reg(card, r);
+		got = rdo_reg_read(card, r);
 		if (got != want) {
 			rdo_log(
 			    level,
@@ -102,7 +102,7 @@ static int check_identity(struct rdo_card *card, const struct rdo_regmap *map, b
 	r = rdo_regmap_firmware(map, &min, &max);
 	if (r) {
 		char a[40], b[40], c[40];
-		got = rdo_card_read_reg(card, r);
+		got = rdo_reg_read(card, r);
 		if (got < min || got > max) {
 			rdo_log(level,
 				"card %s: firmware %s is not supported by register map %s (%s), "
@@ -147,9 +147,9 @@ static void writer_ident(struct rdo_file_header *h, struct rdo_card *card,
 	uint64_t a, b;
 	memset(h, 0, sizeof(*h));
 	h->superpage_size = (uint32_t)o->dma.superpage_size;
-	h->serial = rdo_card_read_reg(card, rdo_regmap_serial(map));
-	h->identity = (uint32_t)rdo_card_read_reg(card, rdo_regmap_identity(map, &a));
-	h->firmware = (uint32_t)rdo_card_read_reg(card, rdo_regmap_firmware(map, &a, &b));
+	h->serial = rdo_reg_read(card, rdo_regmap_serial(map));
+	h->identity = (uint32_t)rdo_reg_read(card, rdo_regmap_identity(map, &a));
+	h->firmware = (uint32_t)rdo_reg_read(card, rdo_regmap_firmware(map, &a, &b));
 	h->links = card->links;
 	memcpy(h->map_sha256, sha, sizeof(h->map_sha256));
 	rdo_strlcpy(h->card, card->name, sizeof(h->card));
@@ -260,11 +260,12 @@ static int unit_open(struct daemon *dm, struct unit *u, const struct rdo_card_co
 		return -1;
 	const char *name = u->card->name;
 	struct rdo_pool *pool = rdo_dma_pool(u->dma);
+	const struct rdo_zsock_policy *policy = rdo_auth_policy(dm->auth);
 	if (conf->live.enabled &&
-	    !(u->sinks[u->nsinks++] = rdo_live_create(dm->zctx, name, pool, &conf->live)))
+	    !(u->sinks[u->nsinks++] = rdo_live_create(dm->zctx, policy, name, pool, &conf->live)))
 		return -1;
-	if (conf->lossless.enabled &&
-	    !(u->sinks[u->nsinks++] = rdo_lossless_create(dm->zctx, name, pool, &conf->lossless)))
+	if (conf->lossless.enabled && !(u->sinks[u->nsinks++] = rdo_lossless_create(
+					    dm->zctx, policy, name, pool, &conf->lossless)))
 		return -1;
 	if (conf->writer.enabled) {
 		struct rdo_file_header ident;
@@ -683,7 +684,6 @@ int main(int argc, char **argv)
 	}
 	if (!(dm->auth = rdo_auth_create(dm->zctx, &o->security)))
 		goto out_units;
-	rdo_zsock_set_auth(dm->auth);
 	for (; dm->n < o->ncards; dm->n++)
 		if (unit_open(dm, &dm->unit[dm->n], &o->cards[dm->n])) {
 			dm->n++;
@@ -708,7 +708,8 @@ int main(int argc, char **argv)
 		    .dma = u->dma,
 		    .numa_node = u->numa_node >= 0 ? u->numa_node : u->card->numa_node};
 	}
-	if (!(dm->status = rdo_status_create(dm->zctx, src, dm->n, &o->status)))
+	if (!(dm->status = rdo_status_create(dm->zctx, rdo_auth_policy(dm->auth), src, dm->n,
+					       &o->status)))
 		goto out_units;
 	if (!(dm->ctl = rdo_control_create(dm->zctx, cards, dm->n, dm->status, dm->auth)))
 		goto out_status;
@@ -744,7 +745,6 @@ out_status:
 out_units:
 	for (unsigned i = 0; i < dm->n; i++)
 		unit_close_sinks(&dm->unit[i]);
-	rdo_zsock_set_auth(NULL);
 	rdo_auth_destroy(&dm->auth);
 	if (dm->zctx)
 		zmq_ctx_term(dm->zctx);

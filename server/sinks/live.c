@@ -8,7 +8,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "service/config.h"
 #include "common/log.h"
 #include "core/pool.h"
 #include "proto/readout.pb-c.h"
@@ -155,8 +154,8 @@ static const struct rdo_sink_ops live_ops = {
     .destroy = live_destroy,
 };
 
-struct rdo_sink *rdo_live_create(void *zctx, const char *card, struct rdo_pool *pool,
-				 const struct rdo_live_opts *o)
+struct rdo_sink *rdo_live_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
+				 struct rdo_pool *pool, const struct rdo_live_opts *o)
 {
 	struct live *lv = calloc(1, sizeof(*lv));
 	if (!lv) {
@@ -182,7 +181,7 @@ struct rdo_sink *rdo_live_create(void *zctx, const char *card, struct rdo_pool *
 		rdo_err("live stream: cannot create its socket: %s", zmq_strerror(errno));
 		goto fail_queue;
 	}
-	if (rdo_zsock_bind_all(lv->sock, "live stream", &o->bind, &lv->bound))
+	if (rdo_zsock_bind_all(lv->sock, policy, "live stream", &o->bind, &lv->bound))
 		goto fail_sock;
 	int rc = pthread_create(&lv->thread, NULL, live_thread, lv);
 	if (rc) {

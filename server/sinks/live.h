@@ -18,6 +18,9 @@
 
 #include "common/util.h"
 
+/* The default binds: RDO_DEFAULT_LIVE_TCP (common/util.h) and this. */
+#define RDO_DEFAULT_LIVE_IPC "ipc://{runtime}/readoutd.live"
+
 /* What config sets. Plain value. */
 struct rdo_live_opts {
 	bool enabled;		   /* default true */
@@ -29,13 +32,15 @@ void rdo_live_opts_init(struct rdo_live_opts *o);
 
 struct rdo_sink;
 struct rdo_pool;
+struct rdo_zsock_policy;
 
 /*
- * Bind the live stream of card `card` and start its thread. Logs why and
+ * Bind the live stream of card `card` through `policy` (core/zsock.h;
+ * NULL: local endpoints only) and start its thread. Logs why and
  * returns NULL on failure. Destroy with rdo_sink_destroy(); endpoints as bound
  * are in the sink's stats.
  */
-struct rdo_sink *rdo_live_create(void *zctx, const char *card, struct rdo_pool *pool,
-				 const struct rdo_live_opts *o);
+struct rdo_sink *rdo_live_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
+				 struct rdo_pool *pool, const struct rdo_live_opts *o);
 
 #endif

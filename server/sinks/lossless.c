@@ -8,7 +8,6 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "service/config.h"
 #include "common/log.h"
 #include "core/pool.h"
 #include "proto/readout.pb-c.h"
@@ -373,8 +372,8 @@ static const struct rdo_sink_ops lossless_ops = {
     .destroy = lossless_destroy,
 };
 
-struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_pool *pool,
-				     const struct rdo_lossless_opts *o)
+struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
+				 struct rdo_pool *pool, const struct rdo_lossless_opts *o)
 {
 	struct lossless *ll = calloc(1, sizeof(*ll));
 	if (!ll) {
@@ -400,7 +399,7 @@ struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_po
 		rdo_err("lossless stream: cannot create its socket: %s", zmq_strerror(errno));
 		goto fail_queue;
 	}
-	if (rdo_zsock_bind_all(ll->sock, "lossless stream", &o->bind, &ll->bound))
+	if (rdo_zsock_bind_all(ll->sock, policy, "lossless stream", &o->bind, &ll->bound))
 		goto fail_sock;
 	int rc = pthread_create(&ll->thread, NULL, lossless_thread, ll);
 	if (rc) {

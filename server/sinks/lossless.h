@@ -18,6 +18,9 @@
 
 #include "common/util.h"
 
+/* The default binds: RDO_DEFAULT_LOSSLESS_TCP (common/util.h) and this. */
+#define RDO_DEFAULT_LOSSLESS_IPC "ipc://{runtime}/readoutd.lossless"
+
 /* What config sets. Plain value. */
 struct rdo_lossless_opts {
 	bool enabled;		   /* default true */
@@ -29,13 +32,15 @@ void rdo_lossless_opts_init(struct rdo_lossless_opts *o);
 
 struct rdo_sink;
 struct rdo_pool;
+struct rdo_zsock_policy;
 
 /*
- * Bind the lossless stream of card `card` and start its thread. Logs why and
+ * Bind the lossless stream of card `card` through `policy` (core/zsock.h;
+ * NULL: local endpoints only) and start its thread. Logs why and
  * returns NULL on failure. Destroy with rdo_sink_destroy(), which tells every
  * consumer the stream has ended.
  */
-struct rdo_sink *rdo_lossless_create(void *zctx, const char *card, struct rdo_pool *pool,
-				     const struct rdo_lossless_opts *o);
+struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
+				 struct rdo_pool *pool, const struct rdo_lossless_opts *o);
 
 #endif

@@ -122,7 +122,6 @@ static void teardown(void)
 	if (router)
 		zmq_close(router);
 	router = NULL;
-	rdo_zsock_set_auth(NULL);
 	rdo_auth_destroy(&auth);
 	if (zctx)
 		zmq_ctx_term(zctx);
@@ -165,7 +164,6 @@ static void start(const struct rdo_auth_opts *o)
 {
 	auth = rdo_auth_create(zctx, o);
 	cr_assert_not_null(auth, "%s", logged());
-	rdo_zsock_set_auth(auth);
 	router = zmq_socket(zctx, ZMQ_ROUTER);
 	cr_assert_not_null(router);
 	int zero = 0;
@@ -173,7 +171,7 @@ static void start(const struct rdo_auth_opts *o)
 	struct rdo_endpoints in = {0}, out;
 	rdo_endpoints_add(&in, "tcp://0.0.0.0:*");
 	rdo_endpoints_add(&in, "tcp://127.0.0.1:*");
-	cr_assert_eq(rdo_zsock_bind_all(router, "control", &in, &out), 0, "%s", logged());
+	cr_assert_eq(rdo_zsock_bind_all(router, rdo_auth_policy(auth), "control", &in, &out), 0, "%s", logged());
 	cr_assert_eq(out.n, 2);
 	cr_assert(strncmp(out.ep[0], "tcp://0.0.0.0:", 14) == 0, "%s", out.ep[0]);
 	cr_assert(strncmp(out.ep[1], "tcp://127.0.0.1:", 16) == 0, "%s", out.ep[1]);
@@ -670,7 +668,7 @@ static int bind_one(const char *ep, char *bound)
 	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
 	struct rdo_endpoints in = {0}, out;
 	rdo_endpoints_add(&in, ep);
-	int rc = rdo_zsock_bind_all(s, "control", &in, &out);
+	int rc = rdo_zsock_bind_all(s, rdo_auth_policy(auth), "control", &in, &out);
 	if (rc == 0)
 		rdo_strlcpy(bound, out.ep[0], RDO_ENDPOINT_MAX);
 	return rc;
@@ -686,7 +684,6 @@ Test(auth, public_bind_without_server_key_refused)
 	rdo_auth_opts_init(&o);
 	auth = rdo_auth_create(zctx, &o);
 	cr_assert_not_null(auth);
-	rdo_zsock_set_auth(auth);
 	cr_assert_eq(bind_one("tcp://*:*", bound), -EPERM, "auth without key: bound");
 	assert_logged("control: binding tcp://*:* needs CURVE");
 	cr_assert_eq(bind_one("tcp://127.0.0.1:*", bound), 0, "%s", logged());
@@ -698,35 +695,10 @@ Test(auth, curve_loopback)
 	o.curve_loopback = true;
 	auth = rdo_auth_create(zctx, &o);
 	cr_assert_not_null(auth);
-	cr_assert(rdo_auth_needs_curve(auth, "tcp://127.0.0.1:5570"));
-	cr_assert_not(rdo_auth_needs_curve(auth, "ipc:///tmp/x"));
+	cr_assert(rdo_zsock_needs_curve(rdo_auth_policy(auth), "tcp://127.0.0.1:5570"));
+	cr_assert_not(rdo_zsock_needs_curve(rdo_auth_policy(auth), "ipc:///tmp/x"));
 	o.server_key[0] = o.authorized_keys[0] = '\0';
 	cr_assert_null(rdo_auth_create(zctx, &o), "curve_loopback without a key");
-}
-
-Test(auth, which_endpoints_need_curve)
-{
-	const char *local[] = {
-	    "ipc:///run/readoutd/readoutd.ctl",
-	    "ipc://@abstract",
-	    "inproc://x",
-	    "tcp://127.0.0.1:5570",
-	    "tcp://127.1.2.3:*",
-	    "tcp://[::1]:5570",
-	    "tcp://localhost:5570",
-	    "tcp://[::ffff:127.0.0.1]:1",
-	};
-	const char *remote[] = {
-	    "tcp://0.0.0.0:5570",	 "tcp://*:5570",
-	    "tcp://10.1.2.3:5570",	 "tcp://[::]:5570",
-	    "tcp://eth0:5570",		 "tcp://lo:5570",
-	    "tcp://daq01.example.org:1", "tcp://127.0.0.1.example.org:1",
-	    "udp://127.0.0.1:1",	 "tcp://128.0.0.1:5570",
-	};
-	for (size_t i = 0; i < RDO_ARRAY_SIZE(local); i++)
-		cr_assert_not(rdo_auth_needs_curve(NULL, local[i]), "%s", local[i]);
-	for (size_t i = 0; i < RDO_ARRAY_SIZE(remote); i++)
-		cr_assert(rdo_auth_needs_curve(NULL, remote[i]), "%s", remote[i]);
 }
 
 Test(auth, ipc_socket_mode)
@@ -744,7 +716,6 @@ Test(auth, ipc_socket_mode)
 	o.ipc_mode = 0600;
 	auth = rdo_auth_create(zctx, &o);
 	cr_assert_not_null(auth);
-	rdo_zsock_set_auth(auth);
 	snprintf(ep, sizeof(ep), "ipc://%s/status", dir);
 	cr_assert_eq(bind_one(ep, bound), 0, "%s", logged());
 	cr_assert_eq(stat(bound + 6, &st), 0, "%s", bound);
@@ -761,12 +732,11 @@ Test(auth, plain_after_curve_on_one_socket_refused)
 	struct rdo_auth_opts o = curve_opts();
 	auth = rdo_auth_create(zctx, &o);
 	cr_assert_not_null(auth);
-	rdo_zsock_set_auth(auth);
 	void *s = zmq_socket(zctx, ZMQ_ROUTER);
 	clients[nclients++] = s;
 	char bound[RDO_ENDPOINT_MAX];
-	cr_assert_eq(rdo_zsock_bind(s, "control", "tcp://0.0.0.0:*", bound, sizeof(bound)), 0);
-	cr_assert_eq(rdo_zsock_bind(s, "control", "tcp://127.0.0.1:*", bound, sizeof(bound)),
+	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://0.0.0.0:*", bound, sizeof(bound)), 0);
+	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://127.0.0.1:*", bound, sizeof(bound)),
 		     -EINVAL);
 	assert_logged("bind the local endpoints first");
 }
@@ -775,7 +745,6 @@ Test(auth, plain_after_curve_on_one_socket_refused)
 Test(auth, no_handler_admits_nobody)
 {
 	start_default();
-	rdo_zsock_set_auth(NULL);
 	rdo_auth_destroy(&auth);
 	client(&alice, curve_ep, "unchecked");
 	zmq_pollitem_t item = {.socket = router, .events = ZMQ_POLLIN};

@@ -8,6 +8,7 @@
 
 #include "card/card.h"
 #include "card/card_sim.h"
+#include "card/superpage_proto.h"
 #include "common/log.h"
 #include "common/page.h"
 #include "common/util.h"

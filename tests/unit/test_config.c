@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "card/card_sim.h"
+#include "net/control.h"
 #include "service/config.h"
 #include "common/log.h"
 #include "common/util.h"

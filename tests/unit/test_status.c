@@ -115,7 +115,7 @@ static struct rdo_status *make_status(unsigned interval_ms)
 	o.log_interval_s = 0;
 	struct rdo_status_sources src = {
 	    .card = card, .map = map, .dma = dma, .sinks = sinks, .nsinks = 1, .events = events};
-	struct rdo_status *st = rdo_status_create(zctx, &src, 1, &o);
+	struct rdo_status *st = rdo_status_create(zctx, NULL, &src, 1, &o);
 	cr_assert_not_null(st);
 	return st;
 }
@@ -270,7 +270,7 @@ Test(status, create_refuses_a_taken_endpoint)
 	rdo_endpoints_add(&o.bind, rdo_status_endpoints(a)->ep[0]);
 	struct rdo_status_sources src = {.card = card, .map = map, .dma = dma, .events = events};
 	rdo_log_set_level(LOG_CRIT); /* the refusal logs an error on purpose */
-	struct rdo_status *b = rdo_status_create(zctx, &src, 1, &o);
+	struct rdo_status *b = rdo_status_create(zctx, NULL, &src, 1, &o);
 	rdo_log_set_level(LOG_WARNING);
 	cr_assert_null(b, "bound %s twice", rdo_status_endpoints(a)->ep[0]);
 	rdo_status_destroy(&a);
