@@ -14,16 +14,13 @@ $(CLIENT_LIB): $(CLIENT_OBJS)
 TOOLS_SHARED := clients/tools/json.c
 readoutctl_SRCS := clients/tools/readoutctl.c
 readout-sub_SRCS := clients/tools/readout-sub.c
-readout-writer_SRCS := clients/tools/readout-writer.c
+readout-writer_SRCS := clients/tools/readout-writer.c clients/tools/writer_config.c
 TOOLS := readoutctl readout-sub readout-writer
 
-# readout-writer reads its config with the daemon's config module, until
-# the config split gives it its own.
-readout-writer_LIBS := $(SERVER_LIB)
 
 define tool_rule
-$$(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS) $$(TOOLS_SHARED)) $$($(1)_LIBS) \
-		$$(CLIENT_LIB) $$(COMMON_LIB)
+$$(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS) $$(TOOLS_SHARED)) $$(CLIENT_LIB) \
+		$$(COMMON_LIB)
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 BINARIES += $$(BIN)/$(1)

@@ -26,7 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "service/config.h"
+#include "tools/writer_config.h"
 #include "common/crc32c.h"
 #include "common/hostmem.h"
 #include "tools/json.h"

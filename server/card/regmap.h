@@ -1,6 +1,6 @@
 /*
  * The register model: named banks, registers and bit fields of a card, loaded
- * from a YAML register map (config.c fills it) and extendable at run time.
+ * from a YAML register map (regmap_load.c fills it) and extendable at run time.
  *
  * Names: "bank.register", "bank.register.field", or a raw "barN:OFFSET" (also
  * "N:OFFSET"), which is 32 bits wide. Every definition is validated when it is

@@ -1,9 +1,13 @@
 /*
- * Configuration files: the server config (config/readoutd.yaml) and register
- * maps (config/regmaps/). The only module that includes libyaml. Every error
- * names the place and the expected form:
+ * The server config (config/readoutd.yaml): its cards, each with its DMA
+ * channel and sinks, and the daemon's sockets, security and metrics, read
+ * over the defaults and checked whole. Every error names the place and the
+ * expected form:
  *   readoutd.yaml:7:12: card.sim.links: expected an integer, got "twelve"
  * Unknown keys are errors too, so that a typo never silently means a default.
+ *
+ * Ownership: the options are plain values the caller owns.
+ * Thread-safety: loads share nothing; any thread may load a config.
  */
 #ifndef RDO_CONFIG_H
 #define RDO_CONFIG_H
@@ -13,20 +17,19 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "net/auth.h"
 #include "card/card.h"
+#include "common/writer.h"
 #include "dma/dma.h"
+#include "net/auth.h"
+#include "net/status.h"
+#include "service/metrics.h"
 #include "sinks/live.h"
 #include "sinks/lossless.h"
-#include "service/metrics.h"
-#include "net/status.h"
-#include "common/writer.h"
-#include "card/regmap.h"
 
-#define RDO_DEFAULT_CONFIG	 "config/readoutd.yaml"
-#define RDO_DEFAULT_RUNTIME_DIR	 "/tmp" /* without systemd's $RUNTIME_DIRECTORY */
-#define RDO_DEFAULT_STATE_DIR	 "/tmp" /* {state} without systemd's $STATE_DIRECTORY */
-#define RDO_MAX_CARDS		 8
+#define RDO_DEFAULT_CONFIG	"config/readoutd.yaml"
+#define RDO_DEFAULT_RUNTIME_DIR "/tmp" /* without systemd's $RUNTIME_DIRECTORY */
+#define RDO_DEFAULT_STATE_DIR	"/tmp" /* {state} without systemd's $STATE_DIRECTORY */
+#define RDO_MAX_CARDS		8
 
 /*
  * One card and everything that reads it out: its DMA channel and sinks.
@@ -76,27 +79,5 @@ int rdo_config_load(const char *file, struct rdo_server_opts *o, char *err, size
 
 /* Print `o` as a config file that sets every key to its value, defaults filled in. */
 void rdo_config_print(FILE *f, const struct rdo_server_opts *o);
-
-/* What readout-writer's config sets (config/readout-writer.yaml). Plain value. */
-struct rdo_remote_writer_opts {
-	char config_file[PATH_MAX];
-	char control[RDO_ENDPOINT_MAX];	 /* readoutd's control: the card's identity for headers */
-	char lossless[RDO_ENDPOINT_MAX]; /* its lossless stream */
-	char name[64];			 /* shown in readoutd's log; "": readout-writer@HOST */
-	unsigned buffers;  /* superpages received and not yet on disk (the stream's credits) */
-	unsigned status_s; /* a status line this often; 0: none */
-	struct rdo_writer_opts writer;
-	int log_level; /* LOG_* */
-};
-
-/* Defaults: readoutd on this host's loopback, files in the current directory. */
-void rdo_remote_writer_opts_init(struct rdo_remote_writer_opts *o);
-
-/* Fill `o` from `file` over the defaults: 0, or -errno with "file:line:col: ..." in `err`. */
-int rdo_config_load_remote_writer(const char *file, struct rdo_remote_writer_opts *o, char *err,
-				  size_t errlen);
-
-/* Load a register map file. NULL with "file:line:col: ..." in `err`; caller owns the map. */
-struct rdo_regmap *rdo_config_load_regmap(const char *file, char *err, size_t errlen);
 
 #endif

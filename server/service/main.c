@@ -20,24 +20,25 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "net/auth.h"
 #include "card/card.h"
-#include "service/config.h"
-#include "net/control.h"
-#include "sinks/disk.h"
-#include "dma/dma.h"
-#include "core/events.h"
-#include "sinks/live.h"
-#include "sinks/lossless.h"
-#include "common/log.h"
-#include "service/metrics.h"
 #include "card/numa.h"
 #include "card/regmap.h"
-#include "service/service.h"
-#include "core/sink.h"
-#include "net/status.h"
+#include "card/regmap_load.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "core/events.h"
+#include "core/sink.h"
 #include "core/zsock.h"
+#include "dma/dma.h"
+#include "net/auth.h"
+#include "net/control.h"
+#include "net/status.h"
+#include "service/config.h"
+#include "service/metrics.h"
+#include "service/service.h"
+#include "sinks/disk.h"
+#include "sinks/live.h"
+#include "sinks/lossless.h"
 
 static void usage(FILE *f)
 {
@@ -192,7 +193,7 @@ struct daemon {
 static struct rdo_regmap *load_map(const struct rdo_card_conf *c, uint8_t *sha)
 {
 	char err[512];
-	struct rdo_regmap *map = rdo_config_load_regmap(c->regmap_file, err, sizeof(err));
+	struct rdo_regmap *map = rdo_regmap_load(c->regmap_file, err, sizeof(err));
 	if (!map) {
 		rdo_err("card %s: %s", c->card.name, err);
 		return NULL;
@@ -554,8 +555,7 @@ static int check_config(const char *file)
 	if (rc)
 		fprintf(stderr, "readoutd: %s\n", err);
 	for (unsigned i = 0; rc == 0 && i < o->ncards; i++) {
-		struct rdo_regmap *map =
-		    rdo_config_load_regmap(o->cards[i].regmap_file, err, sizeof(err));
+		struct rdo_regmap *map = rdo_regmap_load(o->cards[i].regmap_file, err, sizeof(err));
 		if (!map) {
 			fprintf(stderr, "readoutd: card %s: %s\n", o->cards[i].card.name, err);
 			rc = -EINVAL;
@@ -708,8 +708,8 @@ int main(int argc, char **argv)
 		    .dma = u->dma,
 		    .numa_node = u->numa_node >= 0 ? u->numa_node : u->card->numa_node};
 	}
-	if (!(dm->status = rdo_status_create(dm->zctx, rdo_auth_policy(dm->auth), src, dm->n,
-					       &o->status)))
+	if (!(dm->status =
+		  rdo_status_create(dm->zctx, rdo_auth_policy(dm->auth), src, dm->n, &o->status)))
 		goto out_units;
 	if (!(dm->ctl = rdo_control_create(dm->zctx, cards, dm->n, dm->status, dm->auth)))
 		goto out_status;

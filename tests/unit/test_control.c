@@ -12,7 +12,7 @@
 
 #include "card/card.h"
 #include "card/card_sim.h"
-#include "service/config.h"
+#include "card/regmap_load.h"
 #include "net/control.h"
 #include "common/log.h"
 #include "proto/readout.pb-c.h"
@@ -39,7 +39,7 @@ static void setup(void)
 	card = rdo_card_open(&o);
 	cr_assert_not_null(card);
 	char err[512] = "";
-	map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
+	map = rdo_regmap_load(REGMAP_FILE, err, sizeof(err));
 	cr_assert_not_null(map, "%s", err);
 	cr_assert_eq(rdo_regmap_bind_bars(map, card->nbars, card->bar_size, err, sizeof(err)), 0,
 		     "%s", err);

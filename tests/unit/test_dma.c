@@ -12,16 +12,16 @@
 
 #include "card/card.h"
 #include "card/card_sim.h"
-#include "service/config.h"
-#include "dma/dma.h"
-#include "unit/refusal.h"
-#include "core/events.h"
+#include "card/regmap.h"
+#include "card/regmap_load.h"
 #include "common/log.h"
 #include "common/page.h"
-#include "core/pool.h"
-#include "card/regmap.h"
-#include "core/sink.h"
 #include "common/util.h"
+#include "core/events.h"
+#include "core/pool.h"
+#include "core/sink.h"
+#include "dma/dma.h"
+#include "unit/refusal.h"
 
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
 #define LINKS	    4u
@@ -235,7 +235,7 @@ static void setup(void)
 	card = rdo_card_open(&co);
 	cr_assert_not_null(card);
 	char err[512] = "";
-	map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
+	map = rdo_regmap_load(REGMAP_FILE, err, sizeof(err));
 	cr_assert_not_null(map, "%s", err);
 	events = rdo_events_create();
 	cr_assert_not_null(events);
@@ -694,7 +694,7 @@ static struct rdo_regmap *map_without(const char *bank)
 	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	char err[512] = "";
-	struct rdo_regmap *m = rdo_config_load_regmap(path, err, sizeof(err));
+	struct rdo_regmap *m = rdo_regmap_load(path, err, sizeof(err));
 	unlink(path);
 	cr_assert_not_null(m, "the map without %s does not load: %s", bank, err);
 	return m;

@@ -1,5 +1,5 @@
 /*
- * The edu DMA protocol (server/dma_edu.c) against a fake edu card in this
+ * The edu DMA protocol (server/dma/dma_edu.c) against a fake edu card in this
  * file: the registers of config/regmaps/edu.yaml, a copy engine between host
  * DMA memory and a 4 KiB device buffer that checks every transfer as QEMU 7.2
  * would, and an eventfd for its interrupt. The real device runs in a VM
@@ -18,15 +18,15 @@
 #include <unistd.h>
 
 #include "card/card.h"
-#include "service/config.h"
-#include "dma/dma.h"
-#include "unit/refusal.h"
+#include "card/regmap.h"
+#include "card/regmap_load.h"
 #include "common/log.h"
 #include "common/page.h"
-#include "core/pool.h"
-#include "card/regmap.h"
-#include "core/sink.h"
 #include "common/util.h"
+#include "core/pool.h"
+#include "core/sink.h"
+#include "dma/dma.h"
+#include "unit/refusal.h"
 
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/edu.yaml"
 #define PAGE	    2048u
@@ -621,7 +621,7 @@ static void setup(void)
 	rdo_log_set_level(LOG_CRIT);
 	fake_init(&fake, 1);
 	char err[512] = "";
-	map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
+	map = rdo_regmap_load(REGMAP_FILE, err, sizeof(err));
 	cr_assert_not_null(map, "%s", err);
 	memset(&sink, 0, sizeof(sink));
 	sink.base.ops = &rec_sink_ops;

@@ -4,7 +4,7 @@
 #include <zmq.h>
 
 #include "card/card.h"
-#include "service/config.h"
+#include "card/regmap_load.h"
 #include "dma/dma.h"
 #include "core/events.h"
 #include "common/log.h"
@@ -73,7 +73,7 @@ static void setup(void)
 	card = rdo_card_open(&co);
 	cr_assert_not_null(card);
 	char err[512] = "";
-	map = rdo_config_load_regmap(REGMAP_FILE, err, sizeof(err));
+	map = rdo_regmap_load(REGMAP_FILE, err, sizeof(err));
 	cr_assert_not_null(map, "%s", err);
 	events = rdo_events_create();
 	cr_assert_not_null(events);
