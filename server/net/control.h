@@ -22,10 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/auth.h"
 #include "card/card.h"
 #include "card/regmap.h"
 #include "common/util.h"
+#include "net/auth.h"
 
 /* The default binds: RDO_DEFAULT_CONTROL_TCP (common/util.h) and this. */
 #define RDO_DEFAULT_CONTROL_IPC "ipc://{runtime}/readoutd.ctl"

@@ -12,12 +12,12 @@
 
 #include "card/card.h"
 #include "card/card_sim.h"
-#include "card/regmap_load.h"
-#include "net/control.h"
-#include "common/log.h"
-#include "proto/readout.pb-c.h"
 #include "card/regmap.h"
+#include "card/regmap_load.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "net/control.h"
+#include "proto/readout.pb-c.h"
 
 #define REGMAP_FILE   RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
 #define MAP_REGISTERS 126
@@ -26,7 +26,8 @@ static void *zctx;
 static struct rdo_card *card;
 static struct rdo_regmap *map;
 static struct rdo_control *ctl;
-static Rdo__Reply *last; /* the latest reply; freed by the next call and at teardown */
+static Rdo__Reply *last;	      /* the latest reply; freed by the next call and at teardown */
+static const struct rdo_peer *sender; /* who sends the requests; NULL: a local operator */
 static uint64_t next_id = 0x100000000ull;
 
 static void setup(void)
@@ -70,7 +71,8 @@ static Rdo__Reply *send_frame(const void *frame, size_t len, uint64_t want_id)
 	if (last)
 		rdo__reply__free_unpacked(last, NULL);
 	const void *out = NULL;
-	size_t n = rdo_control_handle(ctl, frame, len, &out);
+	size_t n = sender ? rdo_control_handle_as(ctl, sender, frame, len, &out)
+			  : rdo_control_handle(ctl, frame, len, &out);
 	cr_assert_not_null(out);
 	cr_assert_gt(n, 0);
 	last = rdo__reply__unpack(NULL, n, out);
@@ -435,6 +437,100 @@ Test(control, no_command)
 	struct state s = prepare();
 	Rdo__Request rq = RDO__REQUEST__INIT;
 	expect_refused(call(&rq), RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND, &s);
+}
+
+Test(control, unknown_command_names_the_known_ones)
+{
+	Rdo__Request rq = RDO__REQUEST__INIT;
+	Rdo__Reply *rep = call(&rq);
+	cr_assert_eq(rep->error, RDO__ERROR_CODE__ERR_UNKNOWN_COMMAND);
+	cr_assert_str_eq(rep->message,
+			 "the request carries no command this server knows (protocol 1: info, "
+			 "reg_read, reg_write, reg_modify, reg_list, reg_define, start, stop, "
+			 "reset, status, list_cards)");
+}
+
+/* A request of `cmd` with no arguments: every empty request message packs alike. */
+static Rdo__Reply *simple(Rdo__Request__CmdCase cmd, const char *card)
+{
+	Rdo__InfoRequest empty = RDO__INFO_REQUEST__INIT;
+	Rdo__StartRequest start = RDO__START_REQUEST__INIT;
+	Rdo__Request rq = RDO__REQUEST__INIT;
+	rq.cmd_case = cmd;
+	if (card)
+		rq.card = (char *)card;
+	if (cmd == RDO__REQUEST__CMD_START)
+		rq.start = &start;
+	else
+		rq.info = &empty;
+	return call(&rq);
+}
+
+Test(control, monitor_reads_and_may_not_write)
+{
+	struct state s = prepare();
+	static const struct rdo_peer monitor = {
+	    .role = RDO_ROLE_MONITOR, .curve = true, .id = "mon (ABCDEFGH)", .name = "mon"};
+	sender = &monitor;
+	expect_ok(info());
+	cr_assert_eq(only_value(reg_read("id.scratch"))->value, s.scratch);
+	Rdo__Reply *rep = reg_write("id.scratch", 1, NULL);
+	cr_assert_str_eq(rep->message,
+			 "reg_write needs the operator role, and your key mon (ABCDEFGH) has "
+			 "monitor: ask the server's operator to list it as operator in its "
+			 "authorized_keys");
+	expect_refused(rep, RDO__ERROR_CODE__ERR_DENIED, &s);
+	rep = simple(RDO__REQUEST__CMD_START, "sim0");
+	cr_assert(strstr(rep->message, "start needs the operator role"), "%s", rep->message);
+	expect_refused(rep, RDO__ERROR_CODE__ERR_DENIED, &s);
+	uint64_t served, refused;
+	rdo_control_counters(ctl, &served, &refused);
+	cr_assert_eq(served, 4, "info, reg_read and the reads after each refusal");
+	cr_assert_eq(refused, 2, "refusals for want of a role count as refused");
+}
+
+Test(control, no_role_no_command)
+{
+	struct state s = prepare();
+	static const struct rdo_peer nobody = {.role = RDO_ROLE_NONE, .id = "nobody"};
+	sender = &nobody;
+	Rdo__Reply *rep = info();
+	cr_assert(strstr(rep->message, "info needs the monitor role"), "%s", rep->message);
+	sender = NULL; /* for expect_refused's next request */
+	expect_refused(rep, RDO__ERROR_CODE__ERR_DENIED, &s);
+}
+
+Test(control, no_acquisition_without_a_dma_channel)
+{
+	struct state s = prepare();
+	static const Rdo__Request__CmdCase acq[] = {RDO__REQUEST__CMD_START, RDO__REQUEST__CMD_STOP,
+						    RDO__REQUEST__CMD_RESET};
+	for (size_t i = 0; i < RDO_ARRAY_SIZE(acq); i++) {
+		Rdo__Reply *rep = simple(acq[i], NULL);
+		cr_assert_str_eq(
+		    rep->message,
+		    "this server runs without a DMA channel: no acquisition to control");
+		expect_refused(rep, RDO__ERROR_CODE__ERR_STATE, &s);
+	}
+	Rdo__Reply *rep = simple(RDO__REQUEST__CMD_STATUS, NULL);
+	cr_assert_str_eq(rep->message, "this server runs without a DMA channel: no status");
+	expect_refused(rep, RDO__ERROR_CODE__ERR_STATE, &s);
+}
+
+Test(control, cards_by_name)
+{
+	struct state s = prepare();
+	expect_ok(simple(RDO__REQUEST__CMD_INFO, "sim0"));
+	Rdo__Reply *rep = simple(RDO__REQUEST__CMD_INFO, "sim9");
+	cr_assert_str_eq(rep->message, "info: no card \"sim9\" here; this server reads out sim0");
+	expect_refused(rep, RDO__ERROR_CODE__ERR_UNKNOWN_CARD, &s);
+	/* list_cards names no card: whatever the request says, every card is listed. */
+	rep = simple(RDO__REQUEST__CMD_LIST_CARDS, "sim9");
+	expect_ok(rep);
+	cr_assert_eq(rep->body_case, RDO__REPLY__BODY_CARDS);
+	cr_assert_eq(rep->cards->n_cards, 1);
+	cr_assert_str_eq(rep->cards->cards[0]->card, "sim0");
+	cr_assert_eq(rep->cards->cards[0]->map_registers, MAP_REGISTERS);
 }
 
 Test(control, unknown_field_number)
