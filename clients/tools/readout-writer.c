@@ -352,7 +352,7 @@ static bool put(struct rw *rw, const struct rdo_writer_record *r)
 	}
 	if (rc == -EINVAL) { /* take() checked the size: cannot happen */
 		rdo_err("%s/%02u sequence %llu: the writer refused its %u bytes: lost (report it)",
-			rw->ident.card, r->link, (unsigned long long)r->sequence, r->size);
+			rw->ident.card, r->h.link, (unsigned long long)r->h.sequence, r->h.size);
 		written(r->cookie, rc, rw);
 	} else if (rc) {
 		rw->pending = *r;
@@ -402,15 +402,15 @@ static void take(struct rw *rw, struct rdo_data_view *v)
 	rw->free = b->next;
 	struct rdo_writer_record r = {
 	    .data = b->mem,
-	    .size = (uint32_t)v->size,
-	    .link = v->link,
-	    .flags = v->flags,
-	    .sequence = v->sequence,
-	    .timestamp_ns = v->timestamp_ns,
-	    .run = v->run,
-	    .card_pages_dropped = v->card_pages_dropped,
+	    .h = {.link = v->link,
+		  .flags = v->flags,
+		  .size = (uint32_t)v->size,
+		  .sequence = v->sequence,
+		  .timestamp_ns = v->timestamp_ns,
+		  .run = v->run,
+		  .card_pages_dropped = v->card_pages_dropped,
+		  .payload_crc = rdo_crc32c_copy(0, b->mem, v->data, v->size)},
 	    .have_crc = true,
-	    .crc = rdo_crc32c_copy(0, b->mem, v->data, v->size),
 	    .cookie = b,
 	};
 	rw->t.superpages++;

@@ -626,10 +626,10 @@ static int make_room(struct rdo_writer *w, uint64_t run, uint64_t len)
 
 int rdo_writer_put(struct rdo_writer *w, const struct rdo_writer_record *r)
 {
-	if ((uintptr_t)r->data % RDO_FILE_ALIGN || r->size > w->ident.superpage_size)
+	if ((uintptr_t)r->data % RDO_FILE_ALIGN || r->h.size > w->ident.superpage_size)
 		return -EINVAL;
-	uint64_t len = rdo_file_record_len(r->size);
-	int rc = make_room(w, r->run, len);
+	uint64_t len = rdo_file_record_len(r->h.size);
+	int rc = make_room(w, r->h.run, len);
 	if (rc)
 		return rc;
 	if (!w->cur) {
@@ -641,29 +641,22 @@ int rdo_writer_put(struct rdo_writer *w, const struct rdo_writer_record *r)
 	struct batch *b = w->cur;
 	unsigned i = b->n;
 	struct rdo_record_header *h = header_block(b, i);
-	*h = (struct rdo_record_header){
-	    .index = w->nindex,
-	    .sequence = r->sequence,
-	    .timestamp_ns = r->timestamp_ns,
-	    .run = r->run,
-	    .card_pages_dropped = r->card_pages_dropped,
-	    .link = r->link,
-	    .flags = r->flags,
-	    .size = r->size,
-	    .payload_crc = r->have_crc ? r->crc : rdo_crc32c(0, r->data, r->size),
-	};
+	*h = r->h;
+	h->index = w->nindex;
+	if (!r->have_crc)
+		h->payload_crc = rdo_crc32c(0, r->data, h->size);
 	rdo_record_header_seal(h);
 	rdo_file_totals_add(&w->trailer, h);
 	w->index[w->nindex++] = (struct rdo_index_entry){
 	    .offset = w->off,
-	    .sequence = r->sequence,
-	    .timestamp_ns = r->timestamp_ns,
-	    .link = r->link,
-	    .size = r->size,
+	    .sequence = h->sequence,
+	    .timestamp_ns = h->timestamp_ns,
+	    .link = h->link,
+	    .size = h->size,
 	};
-	b->payload[i] = (struct iovec){(void *)r->data, rdo_file_padded(r->size)};
+	b->payload[i] = (struct iovec){(void *)r->data, rdo_file_padded(h->size)};
 	b->cookie[i] = r->cookie;
-	b->size[i] = r->size;
+	b->size[i] = h->size;
 	b->n++;
 	b->len += len;
 	w->off += len;

@@ -59,15 +59,18 @@ struct rdo_writer_opts {
 
 void rdo_writer_opts_init(struct rdo_writer_opts *o);
 
-/* One record to write. Plain value. */
+/*
+ * One record to write. Plain value. `h` is its header as the file will hold
+ * it: the caller sets what it knows of the superpage (link, flags, size,
+ * sequence, timestamp_ns, run, card_pages_dropped, and payload_crc when
+ * have_crc); the writer sets the rest (magic, header_size, index, the
+ * payload's CRC32C otherwise, crc).
+ */
 struct rdo_writer_record {
-	const void *data; /* RDO_FILE_ALIGN-aligned, readable to rdo_file_padded(size) */
-	uint32_t size;
-	uint32_t link, flags;
-	uint64_t sequence, timestamp_ns, run, card_pages_dropped;
-	bool have_crc; /* `crc` already holds the payload's CRC32C */
-	uint32_t crc;
-	void *cookie; /* handed back to done() */
+	const void *data; /* RDO_FILE_ALIGN-aligned, readable to rdo_file_padded(h.size) */
+	struct rdo_record_header h;
+	bool have_crc; /* h.payload_crc already holds the payload's CRC32C */
+	void *cookie;  /* handed back to done() */
 };
 
 /* A record is on disk (status 0) or will never be (-errno). */
@@ -77,7 +80,7 @@ enum rdo_writer_state {
 	RDO_WRITER_IDLE,      /* no file open */
 	RDO_WRITER_WRITING,   /* a file open */
 	RDO_WRITER_DISK_FULL, /* refusing records: no space for the next chunk */
-	RDO_WRITER_ERROR,     /* refusing records: a write or open failed */
+	RDO_WRITER_ERROR,     /* refusing records: a write or open failed; the last */
 };
 
 const char *rdo_writer_state_name(enum rdo_writer_state s);

@@ -11,9 +11,10 @@
 #include <zmq.h>
 
 #include "card/card.h"
-#include "core/events.h"
-#include "common/log.h"
 #include "card/regmap.h"
+#include "common/log.h"
+#include "common/writer.h"
+#include "core/events.h"
 #include "core/sink.h"
 #include "core/zsock.h"
 
@@ -147,12 +148,12 @@ void rdo_status_fill(struct rdo_status *status, unsigned card, struct rdo_status
 		for (size_t e = 0; ss->endpoints && e < ss->endpoints->n; e++)
 			m->endpoints[i][e] = (char *)ss->endpoints->ep[e];
 		k->n_endpoints = ss->endpoints ? ss->endpoints->n : 0;
-		if (ss->state) {
-			k->state = (char *)ss->state;
-			k->file = ss->file;
-			k->files = ss->files;
-			k->errors = ss->errors;
-			k->last_error = ss->last_error;
+		if (ss->kind == RDO_SINK_WRITER) {
+			k->state = (char *)rdo_writer_state_name(ss->writer.state);
+			k->file = ss->writer.file;
+			k->files = ss->writer.files;
+			k->errors = ss->writer.errors;
+			k->last_error = ss->writer.last_error;
 		}
 		k->endpoints = m->endpoints[i];
 		m->sinkp[i] = k;

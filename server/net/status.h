@@ -13,10 +13,10 @@
 #ifndef RDO_STATUS_H
 #define RDO_STATUS_H
 
+#include "common/util.h"
+#include "core/sink.h"
 #include "dma/dma.h"
 #include "proto/readout.pb-c.h"
-#include "core/sink.h"
-#include "common/util.h"
 
 /* The default binds: RDO_DEFAULT_STATUS_TCP (common/util.h) and this. */
 #define RDO_DEFAULT_STATUS_IPC "ipc://{runtime}/readoutd.status"

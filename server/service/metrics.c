@@ -14,8 +14,9 @@
 #include <sys/socket.h>
 
 #include "common/log.h"
-#include "net/status.h"
 #include "common/util.h"
+#include "common/writer.h"
+#include "net/status.h"
 
 #define CONNECTION_LIMIT   16u
 #define CONNECTION_TIMEOUT 10u /* seconds */
@@ -274,8 +275,6 @@ static const char *const dma_states[] = {
     [RDO__STATE__STATE_ERROR] = "error",
 };
 
-static const char *const writer_states[] = {"idle", "writing", "disk_full", "error"};
-
 /* The cards of one scrape, each filled once. */
 struct cards {
 	struct rdo_status_msg *m[RDO_METRICS_MAX_CARDS];
@@ -431,12 +430,14 @@ static void render_sinks(struct buf *b, const struct cards *c)
 			if (!ks || !has_state(ks))
 				continue;
 			bool known = false;
-			for (size_t s = 0; s < RDO_ARRAY_SIZE(writer_states); s++) {
-				bool now = strcmp(ks->state, writer_states[s]) == 0;
+			/* every state of the writer, by the names it gives them */
+			for (int s = RDO_WRITER_IDLE; s <= RDO_WRITER_ERROR; s++) {
+				const char *name = rdo_writer_state_name(s);
+				bool now = strcmp(ks->state, name) == 0;
 				known |= now;
 				struct label l[] = {{"card", card_name(c->m[i])},
 						    {"sink", ks->name},
-						    {"state", writer_states[s]}};
+						    {"state", name}};
 				sample_u64(b, &state, l, 3, now);
 			}
 			if (!known) {

@@ -1,8 +1,6 @@
 #include "sinks/disk.h"
 
 #include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,15 +12,8 @@
 
 struct disk {
 	struct rdo_sink base;
-	struct rdo_pool *pool;
-	struct rdo_writer *w;
-	struct rdo_squeue q;
-	pthread_t thread;
-	_Atomic bool quit;
-	/* The sink thread's: */
-	struct rdo_superpage *pending; /* popped, refused by the writer for now */
-	/* For the DMA thread and the stats: */
-	_Atomic uint64_t dropped;
+	struct rdo_sink_thread t;
+	struct rdo_writer *w; /* the sink thread's, after create; its stats from any thread */
 };
 
 static struct disk *to_disk(struct rdo_sink *s)
@@ -33,20 +24,13 @@ static struct disk *to_disk(struct rdo_sink *s)
 /* Take every superpage: the queue holds the whole pool. */
 static bool disk_offer(struct rdo_sink *s, struct rdo_superpage *sp)
 {
-	struct disk *k = to_disk(s);
-	rdo_pool_ref(sp);
-	if (rdo_squeue_push(&k->q, sp->index))
-		return true;
-	rdo_pool_put(sp->pool, sp);
-	atomic_fetch_add_explicit(&k->dropped, 1, memory_order_relaxed); /* a counter */
-	return false;
+	return rdo_sink_thread_offer(&to_disk(s)->t, sp);
 }
 
 static void disk_run_end(struct rdo_sink *s, uint64_t run)
 {
 	(void)run; /* the records carry it */
-	struct disk *k = to_disk(s);
-	if (!rdo_squeue_push(&k->q, RDO_SQUEUE_RUN_END))
+	if (!rdo_sink_thread_run_end(&to_disk(s)->t))
 		rdo_warn("writer: its queue is full; the file of this run stays open until the "
 			 "next run or a rotation");
 }
@@ -55,23 +39,31 @@ static void disk_run_end(struct rdo_sink *s, uint64_t run)
 static void written(void *cookie, int status, void *arg)
 {
 	struct disk *k = arg;
+	struct rdo_superpage *sp = cookie;
 	if (status)
-		atomic_fetch_add_explicit(&k->dropped, 1, memory_order_relaxed); /* a counter */
-	rdo_pool_put(k->pool, cookie);
+		rdo_sink_thread_count_dropped(&k->t, 1);
+	else
+		rdo_sink_thread_count_delivered(&k->t, sp->size);
+	rdo_pool_put(k->t.pool, sp);
 }
 
-/* Hand `sp` to the writer: 0, or what rdo_writer_put() refused it with. */
-static int put(struct disk *k, struct rdo_superpage *sp)
+/*
+ * Hand `sp` to the writer: true when taken (or lost, and counted), false
+ * when the writer refuses it for now (disk full or failing): then it is held,
+ * the pool fills and the card drops.
+ */
+static bool put(struct rdo_sink_thread *t, struct rdo_superpage *sp)
 {
+	struct disk *k = container_of(t, struct disk, t);
 	struct rdo_writer_record r = {
 	    .data = sp->data,
-	    .size = sp->size,
-	    .link = sp->link,
-	    .flags = sp->flags,
-	    .sequence = sp->sequence,
-	    .timestamp_ns = sp->timestamp_ns,
-	    .run = sp->run,
-	    .card_pages_dropped = sp->card_pages_dropped,
+	    .h = {.link = sp->link,
+		  .flags = sp->flags,
+		  .size = sp->size,
+		  .sequence = sp->sequence,
+		  .timestamp_ns = sp->timestamp_ns,
+		  .run = sp->run,
+		  .card_pages_dropped = sp->card_pages_dropped},
 	    .cookie = sp,
 	};
 	int rc;
@@ -80,95 +72,55 @@ static int put(struct disk *k, struct rdo_superpage *sp)
 	if (rc == -EINVAL) { /* cannot happen with the pool the writer was made for */
 		rdo_err("writer: superpage %u does not fit the writer: dropped", sp->index);
 		written(sp, rc, k);
-		return 0;
+		return true;
 	}
-	return rc;
+	return rc == 0;
 }
 
-/* Write what is queued, in order, until the queue is empty or the writer refuses. */
-static void write_queued(struct disk *k)
+static void end_file(struct rdo_sink_thread *t)
 {
-	for (;;) {
-		if (!k->pending) {
-			uint32_t idx;
-			if (!rdo_squeue_pop(&k->q, &idx))
-				return;
-			if (idx == RDO_SQUEUE_RUN_END) {
-				rdo_writer_end_file(k->w);
-				continue;
-			}
-			k->pending = rdo_pool_at(k->pool, idx);
-		}
-		if (put(k, k->pending))
-			return; /* disk full or failing: hold it, the pool fills, the card drops */
-		k->pending = NULL;
-	}
+	rdo_writer_end_file(container_of(t, struct disk, t)->w);
 }
 
-static void *disk_thread(void *arg)
+/* Submit what was gathered, collect what completed: before the thread sleeps. */
+static void flush(struct rdo_sink_thread *t)
 {
-	struct disk *k = arg;
-	struct pollfd fds[2] = {{rdo_writer_fd(k->w), POLLIN, 0},
-				{rdo_squeue_fd(&k->q), POLLIN, 0}};
-	/* acquire: nothing but the flag itself */
-	while (!atomic_load_explicit(&k->quit, memory_order_acquire)) {
-		write_queued(k);
-		rdo_writer_flush(k->w);
-		rdo_writer_reap(k->w, 0);
-		if (k->pending) { /* refused: try again within the writer's retry time */
-			poll(fds, 1, 100);
-			continue;
-		}
-		if (!rdo_squeue_sleep(&k->q))
-			continue;
-		poll(fds, 2, 100);
-		rdo_squeue_woken(&k->q);
-	}
-	return NULL;
+	struct disk *k = container_of(t, struct disk, t);
+	rdo_writer_flush(k->w);
+	rdo_writer_reap(k->w, 0);
 }
 
 static void disk_stats(struct rdo_sink *s, struct rdo_sink_stats *st)
 {
 	struct disk *k = to_disk(s);
-	struct rdo_writer_stats ws;
-	rdo_writer_stats(k->w, &ws);
-	*st = (struct rdo_sink_stats){
-	    .name = "writer",
-	    .superpages = ws.records,
-	    .bytes = ws.bytes,
-	    .dropped = atomic_load_explicit(&k->dropped, memory_order_relaxed), /* a counter */
-	    .queued = (uint32_t)rdo_squeue_count(&k->q) + ws.in_flight,
-	    .consumers = ws.state == RDO_WRITER_WRITING,
-	    .state = rdo_writer_state_name(ws.state),
-	    .files = ws.files,
-	    .errors = ws.errors,
-	};
-	rdo_strlcpy(st->file, ws.file, sizeof(st->file));
-	rdo_strlcpy(st->last_error, ws.last_error, sizeof(st->last_error));
+	*st = (struct rdo_sink_stats){.name = "writer", .kind = RDO_SINK_WRITER};
+	rdo_sink_thread_stats(&k->t, st);
+	rdo_writer_stats(k->w, &st->writer);
+	st->queued += st->writer.in_flight;
+	st->consumers = st->writer.state == RDO_WRITER_WRITING;
 }
 
 /* Write what is held, if the disk takes it, then close the file; what is left is dropped. */
 static void disk_destroy(struct rdo_sink *s)
 {
 	struct disk *k = to_disk(s);
-	atomic_store_explicit(&k->quit, true, memory_order_release); /* a flag */
-	pthread_join(k->thread, NULL);
-	write_queued(k);
+	rdo_sink_thread_stop(&k->t);
+	rdo_sink_thread_drain(&k->t);
 	rdo_writer_end_file(k->w);
-	uint64_t lost = rdo_squeue_release_all(&k->q, k->pool);
-	if (k->pending) {
-		rdo_pool_put(k->pool, k->pending);
-		lost++;
-	}
-	if (lost) {
-		atomic_fetch_add_explicit(&k->dropped, lost, memory_order_relaxed); /* a counter */
+	uint64_t lost = rdo_sink_thread_release_all(&k->t);
+	if (lost)
 		rdo_warn("writer: %llu superpages not written at shutdown (the disk refused them)",
 			 (unsigned long long)lost);
-	}
 	rdo_writer_destroy(&k->w);
-	rdo_squeue_fini(&k->q);
+	rdo_sink_thread_fini(&k->t);
 	free(k);
 }
+
+static const struct rdo_sink_thread_ops disk_thread_ops = {
+    .superpage = put,
+    .run_end = end_file,
+    .after_queue = flush,
+};
 
 static const struct rdo_sink_ops disk_ops = {
     .name = "writer",
@@ -187,29 +139,22 @@ struct rdo_sink *rdo_disk_create(struct rdo_pool *pool, const struct rdo_writer_
 		return NULL;
 	}
 	k->base.ops = &disk_ops;
-	k->pool = pool;
 	char err[512];
 	k->w = rdo_writer_create(o, ident, written, k, err, sizeof(err));
 	if (!k->w) {
 		rdo_err("writer: %s", err);
 		goto fail;
 	}
-	int rc = rdo_squeue_init(&k->q, rdo_pool_count(pool) + RDO_SQUEUE_MARKS);
-	if (rc) {
-		rdo_err("writer: cannot create its queue: %s", strerror(-rc));
+	if (rdo_sink_thread_init(&k->t, "writer", &disk_thread_ops, pool,
+				 rdo_pool_count(pool) + RDO_SQUEUE_MARKS))
 		goto fail_writer;
-	}
-	rc = pthread_create(&k->thread, NULL, disk_thread, k);
-	if (rc) {
-		rdo_err("writer: cannot start its thread: %s", strerror(rc));
+	if (rdo_sink_thread_start(&k->t, "rdo-writer", NULL, rdo_writer_fd(k->w)))
 		goto fail_queue;
-	}
-	pthread_setname_np(k->thread, "rdo-writer");
 	rdo_notice("writer: files go to %s as %s (%s, %zu-byte writes, %u in flight)", o->directory,
 		   o->name, o->direct ? "O_DIRECT" : "buffered", o->block_size, o->depth);
 	return &k->base;
 fail_queue:
-	rdo_squeue_fini(&k->q);
+	rdo_sink_thread_fini(&k->t);
 fail_writer:
 	rdo_writer_destroy(&k->w);
 fail:

@@ -7,7 +7,14 @@
  * publisher wait up to 100 ms, then drop that superpage for all subscribers;
  * meanwhile its queue fills and new superpages are dropped at the door. Every
  * drop is counted, and subscribers see the count in the next header's
- * dropped_before.
+ * dropped_before. It takes nothing while nobody subscribes.
+ *
+ * Ownership: the sink holds a reference on a superpage from offer until
+ * ZeroMQ has sent the message to every subscriber, or until it drops it;
+ * destroy returns what is still queued to the pool, counted as dropped.
+ *
+ * Thread-safety: a sink of core/sink.h (offer from the DMA thread, stats from
+ * any thread); the XPUB socket is the sink thread's.
  */
 #ifndef RDO_LIVE_H
 #define RDO_LIVE_H
@@ -36,11 +43,13 @@ struct rdo_zsock_policy;
 
 /*
  * Bind the live stream of card `card` through `policy` (core/zsock.h;
- * NULL: local endpoints only) and start its thread. Logs why and
- * returns NULL on failure. Destroy with rdo_sink_destroy(); endpoints as bound
- * are in the sink's stats.
+ * NULL: local endpoints only) on a socket of `zctx` and start its thread.
+ * Logs why and returns NULL on failure. Caller owns the result: destroy it
+ * with rdo_sink_destroy() before `zctx` ends and while `pool` lives;
+ * endpoints as bound are in the sink's stats.
  */
-struct rdo_sink *rdo_live_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
-				 struct rdo_pool *pool, const struct rdo_live_opts *o);
+struct rdo_sink *rdo_live_create(void *zctx, const struct rdo_zsock_policy *policy,
+				 const char *card, struct rdo_pool *pool,
+				 const struct rdo_live_opts *o);
 
 #endif

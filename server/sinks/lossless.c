@@ -1,7 +1,6 @@
 #include "sinks/lossless.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +9,9 @@
 
 #include "common/log.h"
 #include "core/pool.h"
-#include "proto/readout.pb-c.h"
 #include "core/sink.h"
 #include "core/zsock.h"
+#include "proto/readout.pb-c.h"
 
 #define MAX_CONSUMERS 16
 #define ID_MAX	      256
@@ -29,22 +28,17 @@ struct consumer {
 
 struct lossless {
 	struct rdo_sink base;
+	struct rdo_sink_thread t;
 	char card[RDO_CARD_NAME_MAX];
-	struct rdo_pool *pool;
 	void *sock; /* the sink thread's, after create */
-	struct rdo_squeue q;
 	struct rdo_endpoints bound;
 	uint64_t timeout_ns;
-	pthread_t thread;
-	_Atomic bool quit;
 	/* The sink thread's: */
 	struct consumer consumer[MAX_CONSUMERS];
 	unsigned nconsumers, rr;
-	struct rdo_superpage *pending; /* popped, waiting for a credit */
 	uint64_t next_ping_ns;
 	/* For the DMA thread and the stats: */
 	_Atomic uint32_t attached;
-	_Atomic uint64_t superpages, bytes, dropped;
 };
 
 void rdo_lossless_opts_init(struct rdo_lossless_opts *o)
@@ -67,12 +61,7 @@ static bool lossless_offer(struct rdo_sink *s, struct rdo_superpage *sp)
 	struct lossless *ll = to_lossless(s);
 	if (!atomic_load_explicit(&ll->attached, memory_order_relaxed)) /* a level */
 		return false;
-	rdo_pool_ref(sp);
-	if (rdo_squeue_push(&ll->q, sp->index))
-		return true;
-	rdo_pool_put(sp->pool, sp);
-	atomic_fetch_add_explicit(&ll->dropped, 1, memory_order_relaxed); /* a counter */
-	return false;
+	return rdo_sink_thread_offer(&ll->t, sp);
 }
 
 /* The run's last superpage is queued: say so to the consumers once it is sent. */
@@ -81,23 +70,20 @@ static void lossless_run_end(struct rdo_sink *s, uint64_t run)
 	(void)run; /* the superpages carry it */
 	struct lossless *ll = to_lossless(s);
 	if (atomic_load_explicit(&ll->attached, memory_order_relaxed) && /* a level */
-	    !rdo_squeue_push(&ll->q, RDO_SQUEUE_RUN_END))
+	    !rdo_sink_thread_run_end(&ll->t))
 		rdo_warn("lossless stream: its queue is full; the consumers miss this run's end");
 }
 
 static void lossless_stats(struct rdo_sink *s, struct rdo_sink_stats *st)
 {
 	struct lossless *ll = to_lossless(s);
-	/* relaxed: counters */
+	/* relaxed: a level */
 	*st = (struct rdo_sink_stats){
 	    .name = "lossless",
-	    .superpages = atomic_load_explicit(&ll->superpages, memory_order_relaxed),
-	    .bytes = atomic_load_explicit(&ll->bytes, memory_order_relaxed),
-	    .dropped = atomic_load_explicit(&ll->dropped, memory_order_relaxed),
-	    .queued = (uint32_t)rdo_squeue_count(&ll->q),
 	    .consumers = atomic_load_explicit(&ll->attached, memory_order_relaxed),
 	    .endpoints = &ll->bound,
 	};
+	rdo_sink_thread_stats(&ll->t, st);
 }
 
 /* Send a one-frame notice to a consumer: 0, or -errno (EHOSTUNREACH: it is gone). */
@@ -109,7 +95,7 @@ static int notice(struct lossless *ll, const uint8_t *id, size_t idlen, Rdo__Not
 	n.kind = kind;
 	n.message = (char *)message;
 	n.card = ll->card;
-	n.superpage_size = rdo_pool_superpage_size(ll->pool);
+	n.superpage_size = rdo_pool_superpage_size(ll->t.pool);
 	uint8_t buf[512];
 	size_t len = rdo__stream_notice__get_packed_size(&n);
 	if (len > sizeof(buf))
@@ -138,7 +124,7 @@ static void detach(struct lossless *ll, unsigned i, const char *why)
 		   "not acknowledged%s",
 		   c->name, why, (unsigned long long)c->sent, (unsigned long long)c->unacked,
 		   c->unacked ? ": counted as dropped" : "");
-	atomic_fetch_add_explicit(&ll->dropped, c->unacked, memory_order_relaxed); /* count */
+	rdo_sink_thread_count_dropped(&ll->t, c->unacked);
 	ll->consumer[i] = ll->consumer[--ll->nconsumers];
 	set_attached(ll);
 }
@@ -159,7 +145,7 @@ static uint32_t add_credits(uint32_t have, uint64_t more, uint32_t cap)
 static void hello(struct lossless *ll, const uint8_t *id, size_t idlen, const Rdo__StreamHello *h,
 		  uint64_t now)
 {
-	uint32_t cap = rdo_pool_count(ll->pool);
+	uint32_t cap = rdo_pool_count(ll->t.pool);
 	struct consumer *c = find(ll, id, idlen);
 	if (!c && ll->nconsumers == MAX_CONSUMERS) {
 		notice(ll, id, idlen, RDO__NOTICE_KIND__NOTICE_REFUSED,
@@ -221,7 +207,7 @@ static void read_requests(struct lossless *ll, uint64_t now)
 			notice(ll, id, n, RDO__NOTICE_KIND__NOTICE_REFUSED,
 			       "not attached: send a hello first");
 		} else if (r->msg_case == RDO__STREAM_REQUEST__MSG_CREDIT) {
-			c->credits = add_credits(c->credits, r->credit, rdo_pool_count(ll->pool));
+			c->credits = add_credits(c->credits, r->credit, rdo_pool_count(ll->t.pool));
 			c->unacked -= r->credit < c->unacked ? r->credit : c->unacked;
 			c->last_seen_ns = now;
 		} else if (r->msg_case == RDO__STREAM_REQUEST__MSG_BYE) {
@@ -235,10 +221,11 @@ static void read_requests(struct lossless *ll, uint64_t now)
 
 /*
  * Send `sp` to a consumer with credit, round-robin. True if sent; false if no
- * consumer has credit now (the superpage stays pending).
+ * consumer has credit now (the superpage stays held).
  */
-static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
+static bool send_one(struct rdo_sink_thread *t, struct rdo_superpage *sp)
 {
+	struct lossless *ll = container_of(t, struct lossless, t);
 	while (ll->nconsumers) {
 		unsigned i, k;
 		for (k = 0; k < ll->nconsumers; k++) {
@@ -255,16 +242,12 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 			detach(ll, i, "connection gone");
 			continue;
 		}
-		/* relaxed: the queue's release/acquire orders the DMA thread's drops before this */
-		uint64_t dropped = atomic_load_explicit(&ll->dropped, memory_order_relaxed);
-		size_t size = rdo_sink_send(ll->sock, ll->card, sp, dropped);
+		uint64_t dropped = rdo_sink_thread_drops(t);
+		rdo_sink_thread_count_delivered(t, rdo_sink_send(ll->sock, ll->card, sp, dropped));
 		c->credits--;
 		c->sent++;
 		c->unacked++;
 		ll->rr = i + 1;
-		/* relaxed: counters */
-		atomic_fetch_add_explicit(&ll->superpages, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&ll->bytes, size, memory_order_relaxed);
 		return true;
 	}
 	return false;
@@ -273,17 +256,10 @@ static bool send_one(struct lossless *ll, struct rdo_superpage *sp)
 /* No consumer left: what is queued for the stream has nowhere to go. Counted. */
 static void release_all(struct lossless *ll)
 {
-	uint64_t n = rdo_squeue_release_all(&ll->q, ll->pool);
-	if (ll->pending) {
-		rdo_pool_put(ll->pool, ll->pending);
-		ll->pending = NULL;
-		n++;
-	}
-	if (n) {
-		atomic_fetch_add_explicit(&ll->dropped, n, memory_order_relaxed); /* a counter */
+	uint64_t n = rdo_sink_thread_release_all(&ll->t);
+	if (n)
 		rdo_warn("lossless stream: no consumer left: %llu queued superpages dropped",
 			 (unsigned long long)n);
-	}
 }
 
 /* Send a notice to every consumer; forget those whose connection is gone. */
@@ -298,8 +274,12 @@ static void notice_all(struct lossless *ll, Rdo__NoticeKind kind, const char *me
 	}
 }
 
-static void housekeeping(struct lossless *ll, uint64_t now)
+/* Each turn of the sink's thread: what the consumers sent, who is silent, the ping. */
+static void housekeeping(struct rdo_sink_thread *t)
 {
+	struct lossless *ll = container_of(t, struct lossless, t);
+	uint64_t now = rdo_now_ns();
+	read_requests(ll, now);
 	for (unsigned i = 0; i < ll->nconsumers;) {
 		if (now - ll->consumer[i].last_seen_ns > ll->timeout_ns)
 			detach(ll, i, "silent too long");
@@ -314,55 +294,30 @@ static void housekeeping(struct lossless *ll, uint64_t now)
 		release_all(ll);
 }
 
-static void *lossless_thread(void *arg)
+static void run_ended(struct rdo_sink_thread *t)
 {
-	struct lossless *ll = arg;
-	zmq_pollitem_t items[2] = {{ll->sock, 0, ZMQ_POLLIN, 0},
-				   {NULL, rdo_squeue_fd(&ll->q), ZMQ_POLLIN, 0}};
-	/* acquire: nothing but the flag itself */
-	while (!atomic_load_explicit(&ll->quit, memory_order_acquire)) {
-		uint64_t now = rdo_now_ns();
-		read_requests(ll, now);
-		housekeeping(ll, now);
-		for (;;) {
-			uint32_t idx;
-			if (!ll->pending && rdo_squeue_pop(&ll->q, &idx)) {
-				if (idx == RDO_SQUEUE_RUN_END) {
-					notice_all(ll, RDO__NOTICE_KIND__NOTICE_RUN_END,
-						   "the run stopped");
-					continue;
-				}
-				ll->pending = rdo_pool_at(ll->pool, idx);
-			}
-			if (!ll->pending || !send_one(ll, ll->pending))
-				break;
-			ll->pending = NULL;
-		}
-		if (ll->pending) { /* waiting for credit: only a consumer can wake us */
-			zmq_poll(items, 1, 100);
-			continue;
-		}
-		if (!rdo_squeue_sleep(&ll->q))
-			continue;
-		zmq_poll(items, 2, 100);
-		rdo_squeue_woken(&ll->q);
-	}
-	return NULL;
+	notice_all(container_of(t, struct lossless, t), RDO__NOTICE_KIND__NOTICE_RUN_END,
+		   "the run stopped");
 }
 
 static void lossless_destroy(struct rdo_sink *s)
 {
 	struct lossless *ll = to_lossless(s);
-	atomic_store_explicit(&ll->quit, true, memory_order_release); /* a flag */
-	pthread_join(ll->thread, NULL);
+	rdo_sink_thread_stop(&ll->t);
 	notice_all(ll, RDO__NOTICE_KIND__NOTICE_END, "readoutd is stopping");
 	ll->nconsumers = 0;
 	set_attached(ll);
 	release_all(ll);
+	rdo_sink_thread_fini(&ll->t);
 	zmq_close(ll->sock);
-	rdo_squeue_fini(&ll->q);
 	free(ll);
 }
+
+static const struct rdo_sink_thread_ops lossless_thread_ops = {
+    .superpage = send_one,
+    .run_end = run_ended,
+    .before_queue = housekeeping,
+};
 
 static const struct rdo_sink_ops lossless_ops = {
     .name = "lossless",
@@ -372,8 +327,9 @@ static const struct rdo_sink_ops lossless_ops = {
     .destroy = lossless_destroy,
 };
 
-struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
-				 struct rdo_pool *pool, const struct rdo_lossless_opts *o)
+struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy,
+				     const char *card, struct rdo_pool *pool,
+				     const struct rdo_lossless_opts *o)
 {
 	struct lossless *ll = calloc(1, sizeof(*ll));
 	if (!ll) {
@@ -381,16 +337,11 @@ struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *
 		return NULL;
 	}
 	ll->base.ops = &lossless_ops;
-	ll->pool = pool;
 	ll->timeout_ns = (uint64_t)o->timeout_ms * 1000000u;
 	rdo_strlcpy(ll->card, card, sizeof(ll->card));
-	int qrc = rdo_squeue_init(&ll->q, rdo_pool_count(pool) + RDO_SQUEUE_MARKS);
-	if (qrc) {
-		rdo_err("lossless stream: cannot create its queue: %s (out of file descriptors? "
-			"raise LimitNOFILE)",
-			strerror(-qrc));
+	if (rdo_sink_thread_init(&ll->t, "lossless stream", &lossless_thread_ops, pool,
+				 rdo_pool_count(pool) + RDO_SQUEUE_MARKS))
 		goto fail;
-	}
 	ll->sock = zmq_socket(zctx, ZMQ_ROUTER);
 	int one = 1, linger = 1000, hwm = 0;
 	if (!ll->sock || zmq_setsockopt(ll->sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one)) ||
@@ -399,19 +350,14 @@ struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *
 		rdo_err("lossless stream: cannot create its socket: %s", zmq_strerror(errno));
 		goto fail_queue;
 	}
-	if (rdo_zsock_bind_all(ll->sock, policy, "lossless stream", &o->bind, &ll->bound))
+	if (rdo_zsock_bind_all(ll->sock, policy, "lossless stream", &o->bind, &ll->bound) ||
+	    rdo_sink_thread_start(&ll->t, "rdo-lossless", ll->sock, -1))
 		goto fail_sock;
-	int rc = pthread_create(&ll->thread, NULL, lossless_thread, ll);
-	if (rc) {
-		rdo_err("lossless stream: cannot start its thread: %s", strerror(rc));
-		goto fail_sock;
-	}
-	pthread_setname_np(ll->thread, "rdo-lossless");
 	return &ll->base;
 fail_sock:
 	zmq_close(ll->sock);
 fail_queue:
-	rdo_squeue_fini(&ll->q);
+	rdo_sink_thread_fini(&ll->t);
 fail:
 	free(ll);
 	return NULL;

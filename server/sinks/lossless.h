@@ -9,7 +9,15 @@
  * holds it until a consumer has credit for it: a slow consumer fills the
  * pool, and the card then drops at the source, counted there. Nothing is lost
  * between the card and the consumer. With no consumer attached the sink takes
- * nothing.
+ * nothing. After a run's last superpage each consumer gets a RUN_END notice.
+ *
+ * Ownership: the sink holds a reference on a superpage from offer until
+ * ZeroMQ has sent it to its consumer. A superpage sent and not yet credited
+ * back when its consumer detaches, and what is queued when the last one
+ * detaches or at destroy, is counted as dropped.
+ *
+ * Thread-safety: a sink of core/sink.h (offer and run_end from the DMA
+ * thread, stats from any thread); the ROUTER socket is the sink thread's.
  */
 #ifndef RDO_LOSSLESS_H
 #define RDO_LOSSLESS_H
@@ -36,11 +44,13 @@ struct rdo_zsock_policy;
 
 /*
  * Bind the lossless stream of card `card` through `policy` (core/zsock.h;
- * NULL: local endpoints only) and start its thread. Logs why and
- * returns NULL on failure. Destroy with rdo_sink_destroy(), which tells every
- * consumer the stream has ended.
+ * NULL: local endpoints only) on a socket of `zctx` and start its thread.
+ * Logs why and returns NULL on failure. Caller owns the result: destroy it
+ * with rdo_sink_destroy(), which tells every consumer the stream has ended,
+ * before `zctx` ends and while `pool` lives.
  */
-struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy, const char *card,
-				 struct rdo_pool *pool, const struct rdo_lossless_opts *o);
+struct rdo_sink *rdo_lossless_create(void *zctx, const struct rdo_zsock_policy *policy,
+				     const char *card, struct rdo_pool *pool,
+				     const struct rdo_lossless_opts *o);
 
 #endif

@@ -11,10 +11,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "service/metrics.h"
-#include "proto/readout.pb-c.h"
-#include "net/status.h"
 #include "common/util.h"
+#include "net/status.h"
+#include "proto/readout.pb-c.h"
+#include "service/metrics.h"
 
 #define MAX_CARDS 4
 

@@ -4,15 +4,15 @@
 #include <zmq.h>
 
 #include "card/card.h"
-#include "card/regmap_load.h"
-#include "dma/dma.h"
-#include "core/events.h"
-#include "common/log.h"
-#include "proto/readout.pb-c.h"
 #include "card/regmap.h"
-#include "core/sink.h"
-#include "net/status.h"
+#include "card/regmap_load.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "core/events.h"
+#include "core/sink.h"
+#include "dma/dma.h"
+#include "net/status.h"
+#include "proto/readout.pb-c.h"
 
 #define REGMAP_FILE RDO_SOURCE_DIR "/config/regmaps/rdo-sim.yaml"
 #define LINKS	    3u
@@ -52,6 +52,29 @@ static const struct rdo_sink_ops fake_ops = {
     .name = "fake",
     .offer = fake_offer,
     .stats = fake_stats,
+    .destroy = fake_destroy,
+};
+
+/* The writer's sink: the base counters and the writer's own. */
+static void writer_stats(struct rdo_sink *sink, struct rdo_sink_stats *st)
+{
+	(void)sink;
+	memset(st, 0, sizeof(*st));
+	st->name = "writer";
+	st->superpages = 5;
+	st->consumers = 1;
+	st->kind = RDO_SINK_WRITER;
+	st->writer.state = RDO_WRITER_DISK_FULL;
+	st->writer.files = 7;
+	st->writer.errors = 2;
+	rdo_strlcpy(st->writer.file, "/data/run000001_sim0_0003.rdo", sizeof(st->writer.file));
+	rdo_strlcpy(st->writer.last_error, "disk full on /data", sizeof(st->writer.last_error));
+}
+
+static const struct rdo_sink_ops writer_ops = {
+    .name = "writer",
+    .offer = fake_offer,
+    .stats = writer_stats,
     .destroy = fake_destroy,
 };
 
@@ -105,7 +128,9 @@ static void teardown(void)
 
 TestSuite(status, .init = setup, .fini = teardown);
 
-static struct rdo_status *make_status(unsigned interval_ms)
+/* A status of the card above and `n` sinks, published every `interval_ms`. */
+static struct rdo_status *make_status_of(unsigned interval_ms, struct rdo_sink *const *of,
+					 unsigned n)
 {
 	struct rdo_status_opts o;
 	rdo_status_opts_init(&o);
@@ -114,10 +139,27 @@ static struct rdo_status *make_status(unsigned interval_ms)
 	o.interval_ms = interval_ms;
 	o.log_interval_s = 0;
 	struct rdo_status_sources src = {
-	    .card = card, .map = map, .dma = dma, .sinks = sinks, .nsinks = 1, .events = events};
+	    .card = card, .map = map, .dma = dma, .sinks = of, .nsinks = n, .events = events};
 	struct rdo_status *st = rdo_status_create(zctx, NULL, &src, 1, &o);
 	cr_assert_not_null(st);
 	return st;
+}
+
+static struct rdo_status *make_status(unsigned interval_ms)
+{
+	return make_status_of(interval_ms, sinks, 1);
+}
+
+/* `m` packed and unpacked again: free it with rdo__status__free_unpacked. */
+static Rdo__Status *round_trip(const struct rdo_status_msg *m)
+{
+	size_t len = rdo__status__get_packed_size(&m->st);
+	static uint8_t buf[16384];
+	cr_assert_leq(len, sizeof(buf));
+	rdo__status__pack(&m->st, buf);
+	Rdo__Status *back = rdo__status__unpack(NULL, len, buf);
+	cr_assert_not_null(back, "a status that does not unpack");
+	return back;
 }
 
 Test(status, opts_defaults)
@@ -171,18 +213,43 @@ Test(status, fill_reports_card_channel_and_sinks)
 	cr_assert_str_eq(k->endpoints[1], "ipc:///tmp/fake");
 
 	/* It packs and unpacks as the protobuf it claims to be. */
-	size_t len = rdo__status__get_packed_size(&m.st);
-	static uint8_t buf[8192];
-	cr_assert_leq(len, sizeof(buf));
-	rdo__status__pack(&m.st, buf);
-	Rdo__Status *back = rdo__status__unpack(NULL, len, buf);
-	cr_assert_not_null(back);
+	Rdo__Status *back = round_trip(&m);
 	cr_assert_str_eq(back->card, "sim0");
 	cr_assert_eq(back->n_links, LINKS);
 	cr_assert_eq(back->n_sinks, 1);
 	rdo__status__free_unpacked(back, NULL);
 	rdo_status_destroy(&st);
 	cr_assert_null(st);
+	rdo_status_destroy(&st);
+}
+
+/* Only a sink that says it is the writer carries the writer's fields. */
+Test(status, fill_carries_the_writers_own_fields)
+{
+	struct rdo_sink writer = {.ops = &writer_ops};
+	struct rdo_sink *both[2] = {&fake.base, &writer};
+	struct rdo_status *st = make_status_of(1000, both, 2);
+	static struct rdo_status_msg m;
+	rdo_status_fill(st, 0, &m);
+	cr_assert_eq(m.st.n_sinks, 2);
+	const Rdo__SinkStatus *f = m.st.sinks[0], *w = m.st.sinks[1];
+	cr_assert(!f->state || !*f->state, "the fake sink has a state \"%s\"", f->state);
+	cr_assert(!f->file || !*f->file);
+	cr_assert_eq(f->files + f->errors, 0);
+	cr_assert_str_eq(w->name, "writer");
+	cr_assert_eq(w->superpages, 5);
+	cr_assert_eq(w->consumers, 1);
+	cr_assert_str_eq(w->state, "disk_full");
+	cr_assert_str_eq(w->file, "/data/run000001_sim0_0003.rdo");
+	cr_assert_eq(w->files, 7);
+	cr_assert_eq(w->errors, 2);
+	cr_assert_str_eq(w->last_error, "disk full on /data");
+	cr_assert_eq(w->n_endpoints, 0);
+
+	Rdo__Status *back = round_trip(&m);
+	cr_assert_str_eq(back->sinks[1]->state, "disk_full");
+	cr_assert_str_eq(back->sinks[1]->last_error, "disk full on /data");
+	rdo__status__free_unpacked(back, NULL);
 	rdo_status_destroy(&st);
 }
 

@@ -90,11 +90,11 @@ static struct rdo_writer_record record(unsigned i, uint64_t run)
 {
 	return (struct rdo_writer_record){
 	    .data = mem + (size_t)(i % SP_COUNT) * SP_SIZE,
-	    .size = SP_SIZE - (i % 5) * 4100u, /* some not a multiple of 4096 */
-	    .link = i % 4,
-	    .sequence = i / 4,
-	    .timestamp_ns = 1000u + i,
-	    .run = run,
+	    .h = {.size = SP_SIZE - (i % 5) * 4100u, /* some not a multiple of 4096 */
+		  .link = i % 4,
+		  .sequence = i / 4,
+		  .timestamp_ns = 1000u + i,
+		  .run = run},
 	};
 }
 
@@ -144,9 +144,9 @@ static void check_file(const char *path, unsigned first, unsigned n, uint64_t ru
 		read_at(path, off, &h, sizeof(h));
 		cr_assert_eq(rdo_record_header_check(&h, err, sizeof(err)), 0, "record %u: %s", i,
 			     err);
-		cr_assert_eq(h.size, r.size, "record %u size", i);
-		cr_assert_eq(h.link, r.link);
-		cr_assert_eq(h.sequence, r.sequence);
+		cr_assert_eq(h.size, r.h.size, "record %u size", i);
+		cr_assert_eq(h.link, r.h.link);
+		cr_assert_eq(h.sequence, r.h.sequence);
 		cr_assert_eq(h.index, i - first);
 		read_at(path, off + RDO_FILE_ALIGN, buf, h.size);
 		cr_assert_eq(memcmp(buf, r.data, h.size), 0, "record %u payload", i);
@@ -174,7 +174,7 @@ Test(writer, records_land_in_place_with_their_footer)
 	struct rdo_writer_opts o = opts();
 	struct rdo_writer *w = make(&o);
 	for (unsigned i = 0; i < 200; i++)
-		put(w, &(struct rdo_writer_record){.data = NULL, .run = 7, .size = 0});
+		put(w, &(struct rdo_writer_record){.data = NULL, .h = {.run = 7, .size = 0}});
 	cr_assert_eq(rdo_writer_end_file(w), 0);
 	cr_assert_eq(done_ok, 200u, "every empty record done");
 	rdo_writer_destroy(&w);
@@ -305,7 +305,7 @@ Test(writer, refuses_what_it_cannot_write)
 	r.data = mem + 512;
 	cr_assert_eq(rdo_writer_put(w, &r), -EINVAL, "misaligned payload");
 	r = record(0, 1);
-	r.size = SP_SIZE + 4096;
+	r.h.size = SP_SIZE + 4096;
 	cr_assert_eq(rdo_writer_put(w, &r), -EINVAL, "larger than a superpage");
 	rdo_writer_destroy(&w);
 	cr_assert_eq(done_ok + done_err, 0u);
@@ -423,17 +423,17 @@ Test(writer, every_write_in_flight_then_eagain)
 	unsigned taken = 0;
 	int rc;
 	for (unsigned i = 0;
-	     i < 10 &&
-	     (rc = rdo_writer_put(
-		  w, &(struct rdo_writer_record){.data = mem, .size = 100, .run = 1})) == 0;
+	     i < 10 && (rc = rdo_writer_put(w, &(struct rdo_writer_record){.data = mem,
+							.h = {.size = 100, .run = 1}})) == 0;
 	     i++)
 		taken++;
 	cr_assert_eq(rc, -EAGAIN, "one write in flight at most");
 	cr_assert_eq(taken, 1u);
 	while (done_ok < 1)
 		rdo_writer_reap(w, 100);
-	cr_assert_eq(
-	    rdo_writer_put(w, &(struct rdo_writer_record){.data = mem, .size = 100, .run = 1}), 0);
+	cr_assert_eq(rdo_writer_put(
+			 w, &(struct rdo_writer_record){.data = mem, .h = {.size = 100, .run = 1}}),
+		     0);
 	rdo_writer_destroy(&w);
 	cr_assert_eq(done_ok, 2u);
 }
