@@ -11,12 +11,11 @@ $(CLIENT_LIB): $(CLIENT_OBJS)
 	$(AR) rcs $@ $^
 
 # What the tools share, and each tool's own sources.
-TOOLS_SHARED := clients/tools/json.c
-readoutctl_SRCS := clients/tools/readoutctl.c
+TOOLS_SHARED := clients/tools/cli.c clients/tools/json.c
+readoutctl_SRCS := $(wildcard clients/tools/readoutctl*.c)
 readout-sub_SRCS := clients/tools/readout-sub.c
 readout-writer_SRCS := clients/tools/readout-writer.c clients/tools/writer_config.c
 TOOLS := readoutctl readout-sub readout-writer
-
 
 define tool_rule
 $$(BIN)/$(1): $$(patsubst %.c,$$(OBJ)/%.o,$$($(1)_SRCS) $$(TOOLS_SHARED)) $$(CLIENT_LIB) \

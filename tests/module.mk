@@ -26,6 +26,9 @@ $(BIN)/tests/unit_test_ring $(BIN)/tests/unit_test_pool: $(SCENARIO_OBJ)
 # readout-writer's config is a tool's own module, in no library.
 $(BIN)/tests/unit_test_writer_config: $(OBJ)/clients/tools/writer_config.o
 
+# The tools' shared command line is linked into each tool, not into a library.
+$(BIN)/tests/unit_test_cli: $(OBJ)/clients/tools/cli.o
+
 $(BIN)/tests/integration_%: $(OBJ)/tests/integration/%.o $(HARNESS_OBJ) $(CLIENT_LIB) $(COMMON_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion

@@ -9,6 +9,7 @@
 
 #include "common/keys.h"
 #include "common/util.h"
+#include "lib/rdosocket.h"
 
 /* Where the socket's handshake events go; one context per client, so one name serves. */
 #define MONITOR_ENDPOINT "inproc://rdoclient.monitor"
@@ -165,20 +166,10 @@ struct rdo_client *rdo_client_open(const char *endpoint, int timeout_ms,
 	}
 	int zero = 0;
 	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero));
-	int rc = rdo_client_keys_apply(keys, c->sock);
-	if (rc) {
-		snprintf(err, errlen, "cannot set the CURVE keys on the socket: %s",
-			 zmq_strerror(-rc));
-		goto fail;
-	}
+	/* Before the connect, so the first handshake is seen too. */
 	watch_handshakes(c);
-	if (zmq_connect(c->sock, endpoint) != 0) {
-		snprintf(err, errlen,
-			 "cannot connect to \"%s\": %s (expected tcp://HOST:PORT or "
-			 "ipc://PATH)",
-			 endpoint, zmq_strerror(errno));
+	if (rdo_socket_connect(c->sock, endpoint, keys, err, errlen))
 		goto fail;
-	}
 	return c;
 fail:
 	rdo_client_destroy(&c);

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <zmq.h>
 
-#include "common/keys.h"
-#include "proto/readout.pb-c.h"
 #include "common/util.h"
+#include "lib/rdosocket.h"
+#include "proto/readout.pb-c.h"
 
 /* Half the server's "something every second" rule, so one late call is harmless. */
 #define HEARTBEAT_NS 500000000ull
@@ -117,8 +117,8 @@ static void keep_alive(struct rdo_data *d, uint64_t now)
 struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t errlen)
 {
 	const char *ep = o->endpoint && o->endpoint[0]	? o->endpoint
-			 : o->mode == RDO_DATA_LOSSLESS ? RDO_DATA_LOSSLESS_ENDPOINT
-							: RDO_DATA_LIVE_ENDPOINT;
+			 : o->mode == RDO_DATA_LOSSLESS ? RDO_DEFAULT_LOSSLESS_TCP
+							: RDO_DEFAULT_LIVE_TCP;
 	if (o->credits < 1 || o->credits > RDO_DATA_MAX_CREDITS) {
 		snprintf(err, errlen, "credits: %u is out of range (1 to %u)", o->credits,
 			 RDO_DATA_MAX_CREDITS);
@@ -151,19 +151,8 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
 	/* Live: a lagging consumer should make the server drop (and count), not queue here. */
 	if (d->mode == RDO_DATA_LIVE)
 		zmq_setsockopt(d->sock, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	int rc = rdo_client_keys_apply(o->keys, d->sock);
-	if (rc) {
-		snprintf(err, errlen, "cannot set the CURVE keys on the socket: %s",
-			 zmq_strerror(-rc));
+	if (rdo_socket_connect(d->sock, ep, o->keys, err, errlen))
 		goto fail;
-	}
-	if (zmq_connect(d->sock, ep) != 0) {
-		snprintf(err, errlen,
-			 "cannot connect to \"%s\": %s (expected tcp://HOST:PORT or "
-			 "ipc://PATH)",
-			 ep, zmq_strerror(errno));
-		goto fail;
-	}
 	if (d->mode == RDO_DATA_LIVE) {
 		const char *topic = o->topic ? o->topic : "";
 		if (zmq_setsockopt(d->sock, ZMQ_SUBSCRIBE, topic, strlen(topic)) != 0) {
@@ -173,7 +162,7 @@ struct rdo_data *rdo_data_open(const struct rdo_data_opts *o, char *err, size_t 
 		}
 	} else {
 		/* Queued by ZeroMQ until the connection is up. */
-		rc = send_hello(d, o->name && o->name[0] ? o->name : "rdodata");
+		int rc = send_hello(d, o->name && o->name[0] ? o->name : "rdodata");
 		if (rc) {
 			snprintf(err, errlen, "cannot send hello to \"%s\": %s", ep,
 				 zmq_strerror(-rc));

@@ -47,11 +47,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RDO_DATA_LIVE_ENDPOINT	   "tcp://127.0.0.1:5571"
-#define RDO_DATA_LOSSLESS_ENDPOINT "tcp://127.0.0.1:5572"
-#define RDO_DATA_CARD_MAX	   64
-#define RDO_DATA_MAX_CREDITS	   4096
-#define RDO_DATA_RUN_END	   1 /* rdo_data_wait(): the run stopped */
+#define RDO_DATA_CARD_MAX    64
+#define RDO_DATA_MAX_CREDITS 4096
+#define RDO_DATA_RUN_END     1 /* rdo_data_wait(): the run stopped */
 
 /* SuperpageHeader.flags, as the card reports them (spelt as server/card.h spells them). */
 #define RDO_SP_PARTIAL	     0x1u /* flushed before it was full (stop, link down) */

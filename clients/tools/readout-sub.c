@@ -12,21 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tools/json.h"
 #include "common/keys.h"
-#include "lib/rdodata.h"
 #include "common/util.h"
+#include "lib/rdodata.h"
 #include "lib/verify.h"
+#include "tools/cli.h"
+#include "tools/json.h"
 
 #define EXIT_LOSS    1
-#define EXIT_USAGE   2
 #define EXIT_NO_DATA 3
 #define NS	     1000000000ull
 /* Problem lines printed per second at most; the rest are counted. */
 #define PROBLEM_LINES 10
-
-/* Long options without a short form. */
-enum { OPT_CARD = 256, OPT_SERVER_KEY, OPT_KEY };
 
 static const char usage_text[] =
     "usage: readout-sub [-e ENDPOINT] [--lossless] [--card NAME] [--topic T] [--count N]\n"
@@ -40,8 +37,8 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  -e, --endpoint ENDPOINT  data endpoint (default $READOUTD_LIVE, else\n"
-    "                           " RDO_DATA_LIVE_ENDPOINT "; with --lossless\n"
-    "                           $READOUTD_LOSSLESS, else " RDO_DATA_LOSSLESS_ENDPOINT ")\n"
+    "                           " RDO_DEFAULT_LIVE_TCP "; with --lossless\n"
+    "                           $READOUTD_LOSSLESS, else " RDO_DEFAULT_LOSSLESS_TCP ")\n"
     "  -l, --lossless           consume the lossless stream (credit flow control: the\n"
     "                           server holds superpages until this consumer takes them)\n"
     "      --card NAME          one card of a readoutd with several: live, its topic\n"
@@ -105,12 +102,12 @@ static const char usage_text[] =
 struct sub_opts {
 	struct rdo_data_opts data;
 	struct rdo_client_keys keys;		/* data.keys points here */
-	const char *card;			/* --card; NULL: any */
+	struct rdo_cli cli;			/* cli.card NULL: any card */
 	char card_topic[RDO_DATA_CARD_MAX + 2]; /* live with --card: "CARD/" */
 	uint64_t count;				/* 0: no limit */
 	double seconds;				/* 0: no limit */
 	double timeout;
-	bool check, json, quiet;
+	bool check, quiet;
 };
 
 /* Problem lines: at most PROBLEM_LINES per second, the rest counted. */
@@ -127,55 +124,39 @@ static void on_signal(int sig)
 	stop_signal = sig;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+static void print_usage(FILE *f)
 {
-	fprintf(stderr, "readout-sub: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (readout-sub --help)\n");
-	return EXIT_USAGE;
+	fputs(usage_text, f);
 }
 
 static int parse_seconds(const char *opt, const char *arg, double *out)
 {
-	char *end;
-	*out = strtod(arg, &end);
-	if (*end || end == arg || !(*out > 0 && *out < 1e9)) {
-		fprintf(stderr,
-			"readout-sub: %s: expected seconds (> 0), got \"%s\" "
-			"(readout-sub --help)\n",
-			opt, arg);
-		return EXIT_USAGE;
-	}
+	if (!rdo_cli_seconds(arg, out) || !(*out > 0 && *out < 1e9))
+		return rdo_cli_usage_error("%s: expected seconds (> 0), got \"%s\"", opt, arg);
 	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct sub_opts *o)
 {
 	static const struct option longopts[] = {
-	    {"endpoint", required_argument, NULL, 'e'},
+	    RDO_CLI_OPTIONS /* then readout-sub's own */
 	    {"lossless", no_argument, NULL, 'l'},
 	    {"topic", required_argument, NULL, 'T'},
 	    {"count", required_argument, NULL, 'n'},
 	    {"seconds", required_argument, NULL, 's'},
 	    {"check", no_argument, NULL, 'c'},
-	    {"json", no_argument, NULL, 'j'},
 	    {"credits", required_argument, NULL, 'C'},
 	    {"timeout", required_argument, NULL, 't'},
 	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"card", required_argument, NULL, OPT_CARD},
-	    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
-	    {"key", required_argument, NULL, OPT_KEY},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *endpoint = NULL, *topic = NULL, *server_key = NULL, *key_file = NULL;
+	const char *topic = NULL;
 	uint64_t credits;
 	int opt, rc;
-	while ((opt = getopt_long(argc, argv, "e:lT:n:s:cjC:t:qh", longopts, NULL)) != -1) {
+	rdo_cli_init(&o->cli, "readout-sub", print_usage);
+	while ((opt = getopt_long(argc, argv, RDO_CLI_SHORT "lT:n:s:cC:t:q", longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
-		case 'e':
-			endpoint = optarg;
-			break;
 		case 'l':
 			o->data.mode = RDO_DATA_LOSSLESS;
 			break;
@@ -184,9 +165,9 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 			break;
 		case 'n':
 			if (rdo_parse_u64(optarg, &o->count) || o->count == 0)
-				return usage_error("--count: expected a number of superpages > 0, "
-						   "got \"%s\"",
-						   optarg);
+				return rdo_cli_usage_error(
+				    "--count: expected a number of superpages > 0, got \"%s\"",
+				    optarg);
 			break;
 		case 's':
 			if ((rc = parse_seconds("--seconds", optarg, &o->seconds)))
@@ -195,14 +176,11 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		case 'c':
 			o->check = true;
 			break;
-		case 'j':
-			o->json = true;
-			break;
 		case 'C':
 			if (rdo_parse_u64(optarg, &credits) || credits < 1 ||
 			    credits > RDO_DATA_MAX_CREDITS)
-				return usage_error("--credits: expected 1 to 4096, got \"%s\"",
-						   optarg);
+				return rdo_cli_usage_error(
+				    "--credits: expected 1 to 4096, got \"%s\"", optarg);
 			o->data.credits = (unsigned)credits;
 			break;
 		case 't':
@@ -212,59 +190,37 @@ static int parse_args(int argc, char **argv, struct sub_opts *o)
 		case 'q':
 			o->quiet = true;
 			break;
-		case OPT_CARD:
-			if (!optarg[0] || strchr(optarg, '/'))
-				return usage_error("--card: expected a card name, got \"%s\"",
-						   optarg);
-			o->card = optarg;
-			break;
-		case OPT_SERVER_KEY:
-			server_key = optarg;
-			break;
-		case OPT_KEY:
-			key_file = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
 		default:
-			fputs(usage_text, stderr);
-			return EXIT_USAGE;
+			if ((rc = rdo_cli_option(&o->cli, opt, optarg)))
+				return rc;
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return rdo_cli_usage_error("unexpected argument \"%s\"", argv[optind]);
 	bool lossless = o->data.mode == RDO_DATA_LOSSLESS;
 	if (topic && lossless)
-		return usage_error("--topic%s selects from the live stream; the lossless stream "
-				   "has no topics",
-				   "");
+		return rdo_cli_usage_error(
+		    "--topic selects from the live stream; the lossless stream has no topics");
+	const char *card = o->cli.card;
 	char *card_topic = o->card_topic;
-	if (o->card && !lossless) {
-		size_t n = strlen(o->card);
-		if (n + 2 > sizeof(o->card_topic))
-			return usage_error("--card: \"%s\" is too long", o->card);
-		snprintf(card_topic, sizeof(o->card_topic), "%s/", o->card);
-		if (topic && strncmp(topic, card_topic, n + 1) != 0) {
-			fprintf(stderr,
-				"readout-sub: --topic \"%s\" is not card %s's: its topics are "
-				"\"%s\" and \"%sLL\" (readout-sub --help)\n",
-				topic, o->card, card_topic, card_topic);
-			return EXIT_USAGE;
-		}
+	if (card && !lossless) {
+		/* A valid card name (rdo_cli_card_valid) and its '/' fit. */
+		snprintf(card_topic, sizeof(o->card_topic), "%s/", card);
+		if (topic && strncmp(topic, card_topic, strlen(card_topic)) != 0)
+			return rdo_cli_usage_error(
+			    "--topic \"%s\" is not card %s's: its topics are \"%s\" and \"%sLL\"",
+			    topic, card, card_topic, card_topic);
 		if (!topic)
 			topic = card_topic;
 	}
-	char err[1024];
-	if (rdo_client_keys_init(&o->keys, server_key, key_file, err, sizeof(err))) {
-		fprintf(stderr, "readout-sub: %s (readout-sub --help)\n", err);
-		return EXIT_USAGE;
-	}
+	if ((rc = rdo_cli_keys(&o->cli, &o->keys)))
+		return rc;
 	o->data.keys = &o->keys;
+	const char *endpoint = o->cli.endpoint;
 	if (!endpoint || !endpoint[0])
 		endpoint = getenv(lossless ? "READOUTD_LOSSLESS" : "READOUTD_LIVE");
 	if (!endpoint || !endpoint[0])
-		endpoint = lossless ? RDO_DATA_LOSSLESS_ENDPOINT : RDO_DATA_LIVE_ENDPOINT;
+		endpoint = lossless ? RDO_DEFAULT_LOSSLESS_TCP : RDO_DEFAULT_LIVE_TCP;
 	o->data.endpoint = endpoint;
 	o->data.topic = topic ? topic : "";
 	o->data.name = "readout-sub";
@@ -495,12 +451,12 @@ static bool wrong_card(const struct sub_opts *o, struct rdo_data *d, bool *check
 	if (!st.welcomed)
 		return false;
 	*checked = true;
-	if (strcmp(st.card, o->card) == 0)
+	if (strcmp(st.card, o->cli.card) == 0)
 		return false;
 	fprintf(stderr,
 		"readout-sub: the lossless stream at %s is card %s's, not %s's: point -e at card "
 		"%s's lossless endpoint (readoutd's config lists them)\n",
-		rdo_data_endpoint(d), st.card, o->card, o->card);
+		rdo_data_endpoint(d), st.card, o->cli.card, o->cli.card);
 	return true;
 }
 
@@ -511,7 +467,7 @@ static bool wrong_card(const struct sub_opts *o, struct rdo_data *d, bool *check
 static void run(const struct sub_opts *o, struct rdo_data *d, struct rdo_verify *v,
 		struct problems *p, struct outcome *r)
 {
-	FILE *out = o->json ? stderr : stdout;
+	FILE *out = o->cli.json ? stderr : stdout;
 	struct rdo_verify_counts last = {0};
 	uint64_t start = rdo_now_ns(), tick = start, received = 0;
 	bool card_checked = false;
@@ -544,7 +500,7 @@ static void run(const struct sub_opts *o, struct rdo_data *d, struct rdo_verify 
 		}
 		struct rdo_data_view sp;
 		int rc = rdo_data_wait(d, &sp, 100);
-		if (o->card && wrong_card(o, d, &card_checked)) {
+		if (o->cli.card && wrong_card(o, d, &card_checked)) {
 			if (rc == 0)
 				rdo_data_ack(d, &sp);
 			r->ended_by = "card";
@@ -605,10 +561,8 @@ int main(int argc, char **argv)
 	char err[512];
 	struct rdo_data *d = rdo_data_open(&o.data, err, sizeof(err));
 	explicit_bzero(&o.keys, sizeof(o.keys)); /* on the socket now */
-	if (!d) {
-		fprintf(stderr, "readout-sub: %s (readout-sub --help)\n", err);
-		return EXIT_USAGE;
-	}
+	if (!d)
+		return rdo_cli_usage_error("%s", err);
 	struct problems p = {0};
 	struct rdo_verify_opts vo;
 	rdo_verify_opts_init(&vo);
@@ -630,7 +584,7 @@ int main(int argc, char **argv)
 	rdo_data_stats(d, &st);
 	r.malformed = st.malformed;
 	judge(&o, &t, &r);
-	if (o.json)
+	if (o.cli.json)
 		summary_json(&o, v, &t, &r);
 	else if (r.status != EXIT_NO_DATA)
 		summary_text(&o, v, &t, &r);

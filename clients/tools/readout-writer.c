@@ -26,19 +26,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "tools/writer_config.h"
 #include "common/crc32c.h"
 #include "common/hostmem.h"
-#include "tools/json.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "lib/rdoclient.h"
-#include "lib/rdodata.h"
 #include "common/util.h"
 #include "common/writer.h"
+#include "lib/rdoclient.h"
+#include "lib/rdodata.h"
+#include "tools/cli.h"
+#include "tools/json.h"
+#include "tools/writer_config.h"
 
 #define EXIT_LOST   1 /* superpages were received and not written */
-#define EXIT_USAGE  2
 #define EXIT_CANNOT 3 /* the directory or readoutd refused us */
 
 #define NS		1000000000ull
@@ -48,9 +48,6 @@
 #define DRAIN_QUIET_MS 300
 /* Attached and no welcome after this long: say what may be wrong. */
 #define WELCOME_HINT_NS (5 * NS)
-
-/* Long options without a short form. */
-enum { OPT_CARD = 256, OPT_SERVER_KEY, OPT_KEY };
 
 static const char usage_text[] =
     "usage: readout-writer [-c FILE] [-d DIR] [--control EP] [-e EP] [--card NAME]\n"
@@ -130,9 +127,8 @@ struct totals {
 struct rw {
 	struct rdo_remote_writer_opts o;
 	struct rdo_client_keys keys; /* CURVE for the control and the stream; or plain */
-	const char *card;	     /* --card: named in the info request; NULL: none */
+	struct rdo_cli cli;	     /* cli.card: named in the info request; NULL: none */
 	double seconds;		     /* --seconds; 0: until a signal */
-	bool json;
 	/* Receive buffers, for superpages of buf_size bytes. */
 	void *mem;
 	size_t mapped;
@@ -234,8 +230,8 @@ static int fetch_ident(struct rw *rw, char *err, size_t errlen)
 		return -EINVAL;
 	Rdo__Request req;
 	rdo__request__init(&req);
-	if (rw->card)
-		req.card = (char *)rw->card;
+	if (rw->cli.card)
+		req.card = (char *)rw->cli.card;
 	Rdo__InfoRequest info;
 	rdo__info_request__init(&info);
 	req.cmd_case = RDO__REQUEST__CMD_INFO;
@@ -247,9 +243,10 @@ static int fetch_ident(struct rw *rw, char *err, size_t errlen)
 	} else if (r->error || r->body_case != RDO__REPLY__BODY_INFO) {
 		snprintf(err, errlen, "%s: info refused: %s%s", rw->o.control, r->message,
 			 r->error == RDO__ERROR_CODE__ERR_UNKNOWN_CARD
-			     ? (rw->card ? " (readoutctl list-cards names the cards)"
-					 : " (readout-writer --card NAME: the card of the lossless "
-					   "stream)")
+			     ? (rw->cli.card
+				    ? " (readoutctl list-cards names the cards)"
+				    : " (readout-writer --card NAME: the card of the lossless "
+				      "stream)")
 			     : "");
 		rc = -EPROTO;
 	} else {
@@ -480,10 +477,10 @@ static int welcome(struct rw *rw)
 		return -EAGAIN;
 	rdo_notice("attached to %s: card %s, superpages of %llu bytes", rw->o.lossless, st.card,
 		   (unsigned long long)st.superpage_size);
-	if (strcmp(st.card, rw->ident.card) != 0 && rw->card) {
+	if (strcmp(st.card, rw->ident.card) != 0 && rw->cli.card) {
 		rdo_err("the lossless stream %s is card %s's, not %s's (--card): point -e at card "
 			"%s's lossless endpoint, or give --card %s",
-			rw->o.lossless, st.card, rw->card, rw->card, st.card);
+			rw->o.lossless, st.card, rw->cli.card, rw->cli.card, st.card);
 		return -EINVAL;
 	}
 	if (strcmp(st.card, rw->ident.card) != 0) {
@@ -635,17 +632,16 @@ static void summary_json(struct rw *rw, int status)
 	fputc('\n', stdout);
 }
 
-static int usage_error(const char *what, const char *arg)
+static void print_usage(FILE *f)
 {
-	fprintf(stderr, "readout-writer: %s%s (readout-writer --help)\n", what, arg);
-	return EXIT_USAGE;
+	fputs(usage_text, f);
 }
 
 /* Copy an option's value into a config string, refusing what does not fit. */
 static int set_str(char *dst, size_t cap, const char *value, const char *opt)
 {
 	if (strlen(value) >= cap)
-		return usage_error(opt, ": too long");
+		return rdo_cli_usage_error("%s: too long", opt);
 	rdo_strlcpy(dst, value, cap);
 	return 0;
 }
@@ -653,34 +649,25 @@ static int set_str(char *dst, size_t cap, const char *value, const char *opt)
 /* set_str for an endpoint to connect to: tcp://HOST:PORT or ipc://PATH. */
 static int set_endpoint(char *dst, size_t cap, const char *value, const char *opt)
 {
-	if (!rdo_endpoint_valid(value)) {
-		fprintf(stderr,
-			"readout-writer: %s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\" "
-			"(readout-writer --help)\n",
-			opt, value);
-		return EXIT_USAGE;
-	}
+	if (!rdo_endpoint_valid(value))
+		return rdo_cli_usage_error("%s: expected tcp://HOST:PORT or ipc://PATH, got \"%s\"",
+					   opt, value);
 	return set_str(dst, cap, value, opt);
 }
 
 static int parse_args(int argc, char **argv, struct rw *rw)
 {
 	static const struct option longopts[] = {
+	    RDO_CLI_OPTIONS /* then readout-writer's own */
 	    {"config", required_argument, NULL, 'c'},
 	    {"directory", required_argument, NULL, 'd'},
 	    {"control", required_argument, NULL, 'K'},
-	    {"endpoint", required_argument, NULL, 'e'},
 	    {"buffers", required_argument, NULL, 'b'},
 	    {"seconds", required_argument, NULL, 's'},
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {"card", required_argument, NULL, OPT_CARD},
-	    {"server-key", required_argument, NULL, OPT_SERVER_KEY},
-	    {"key", required_argument, NULL, OPT_KEY},
 	    {NULL, 0, NULL, 0},
 	};
-	static const char shortopts[] = "c:d:e:b:s:jh";
-	const char *server_key = NULL, *key_file = NULL;
+	static const char shortopts[] = RDO_CLI_SHORT "c:d:b:s:";
+	rdo_cli_init(&rw->cli, "readout-writer", print_usage);
 	struct rdo_remote_writer_opts *o = &rw->o;
 	rdo_remote_writer_opts_init(o);
 	/* The config first, wherever it is given: the other options override it. */
@@ -690,7 +677,7 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 		char err[1024];
 		if (c == 'c' && rdo_config_load_remote_writer(optarg, o, err, sizeof(err))) {
 			fprintf(stderr, "readout-writer: %s\n", err);
-			return EXIT_USAGE;
+			return RDO_EXIT_USAGE;
 		}
 	}
 	optind = 0;
@@ -707,48 +694,33 @@ static int parse_args(int argc, char **argv, struct rw *rw)
 		case 'K':
 			rc = set_endpoint(o->control, sizeof(o->control), optarg, "--control");
 			break;
-		case 'e':
+		case 'e': /* the lossless stream: source.lossless */
 			rc = set_endpoint(o->lossless, sizeof(o->lossless), optarg, "--endpoint");
 			break;
 		case 'b':
 			if (rdo_parse_u64(optarg, &u) || u < 2 || u > RDO_DATA_MAX_CREDITS)
-				return usage_error("--buffers: expected 2 to 4096, got ", optarg);
+				return rdo_cli_usage_error("--buffers: expected 2 to 4096, got %s",
+							   optarg);
 			o->buffers = (unsigned)u;
 			break;
 		case 's':
 			rw->seconds = strtod(optarg, NULL);
 			if (!(rw->seconds > 0))
-				return usage_error("--seconds: expected a positive number, got ",
-						   optarg);
+				return rdo_cli_usage_error(
+				    "--seconds: expected a positive number, got %s", optarg);
 			break;
-		case 'j':
-			rw->json = true;
-			break;
-		case OPT_CARD:
-			if (!optarg[0])
-				return usage_error("--card: expected a card name", "");
-			rw->card = optarg;
-			break;
-		case OPT_SERVER_KEY:
-			server_key = optarg;
-			break;
-		case OPT_KEY:
-			key_file = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
+		case '?': /* getopt_long said what; the help would bury it in a log */
+			return RDO_EXIT_USAGE;
 		default:
-			return EXIT_USAGE;
+			rc = rdo_cli_option(&rw->cli, c, optarg);
 		}
 	}
 	if (rc)
 		return rc;
 	if (optind < argc)
-		return usage_error("unexpected argument ", argv[optind]);
-	char err[1024];
-	if (rdo_client_keys_init(&rw->keys, server_key, key_file, err, sizeof(err)))
-		return usage_error(err, "");
+		return rdo_cli_usage_error("unexpected argument %s", argv[optind]);
+	if ((rc = rdo_cli_keys(&rw->cli, &rw->keys)))
+		return rc;
 	if (!o->name[0]) {
 		char host[48];
 		if (gethostname(host, sizeof(host) - 1))
@@ -798,7 +770,7 @@ int main(int argc, char **argv)
 	totals(&rw, &t);
 	int status = out == FATAL ? EXIT_CANNOT : t.lost ? EXIT_LOST : 0;
 	status_line(&rw);
-	if (rw.json)
+	if (rw.cli.json)
 		summary_json(&rw, status);
 	if (rw.mem)
 		rdo_hostmem_free(rw.mem, rw.mapped);

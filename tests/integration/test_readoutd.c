@@ -159,6 +159,58 @@ Test(readoutd, usage_and_transport_errors)
 	cr_assert(strstr(o.err, "no reply"), "%s", o.err);
 }
 
+/*
+ * --card takes a card name, one rule for every tool: not empty, no '/', no
+ * longer than a card name. A name that breaks it is a usage error (exit 2)
+ * with the same message from each tool, before it connects anywhere: a
+ * server that could answer (unknown card, exit 1) does not get the chance.
+ */
+static const char *const bad_cards[] = {
+    "a/b", "", "sim0/", "c123456789012345678901234567890123456789012345678901234567890123", /* 64 */
+};
+
+static void expect_card_refused(const char *tool, const char *card)
+{
+	char want[512];
+	snprintf(want, sizeof(want),
+		 "%s: --card: expected a card name (1 to 63 characters, no '/'), got \"%s\" "
+		 "(%s --help)\n",
+		 tool, card, tool);
+	cr_assert_eq(o.status, 2, "%s --card '%s': exit %d: %s", tool, card, o.status, o.err);
+	cr_assert_str_eq(o.err, want, "%s --card '%s'", tool, card);
+	cr_assert_str_eq(o.out, "", "%s --card '%s' printed: %s", tool, card, o.out);
+}
+
+Test(readoutd, readoutctl_refuses_a_card_that_is_no_name)
+{
+	for (size_t i = 0; i < sizeof(bad_cards) / sizeof(bad_cards[0]); i++) {
+		ctl("--card '%s' info", d.tcp, bad_cards[i]);
+		expect_card_refused("readoutctl", bad_cards[i]);
+	}
+	cr_assert_eq(ctl("--card sim0 info", d.tcp), 0, "%s", o.err);
+}
+
+Test(readoutd, readout_sub_refuses_a_card_that_is_no_name)
+{
+	for (size_t i = 0; i < sizeof(bad_cards) / sizeof(bad_cards[0]); i++) {
+		rdo_run(&o, "readout-sub -e %s --card '%s' -q -n 1 -t 2", d.tcp, bad_cards[i]);
+		expect_card_refused("readout-sub", bad_cards[i]);
+		rdo_run(&o, "readout-sub -e %s --lossless --card '%s' -q -n 1 -t 2", d.tcp,
+			bad_cards[i]);
+		expect_card_refused("readout-sub", bad_cards[i]);
+	}
+}
+
+Test(readoutd, readout_writer_refuses_a_card_that_is_no_name)
+{
+	for (size_t i = 0; i < sizeof(bad_cards) / sizeof(bad_cards[0]); i++) {
+		/* Were the name let by, --seconds would end the writer with status 0 or 3. */
+		rdo_run(&o, "readout-writer --control %s -e %s -d %s --card '%s' --seconds 1",
+			d.tcp, d.tcp, d.dir, bad_cards[i]);
+		expect_card_refused("readout-writer", bad_cards[i]);
+	}
+}
+
 /* A DEALER socket for raw frames. */
 static void *raw_socket(void *ctx, const char *endpoint)
 {

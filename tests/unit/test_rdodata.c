@@ -8,9 +8,9 @@
 #include <zmq.h>
 
 #include "common/page.h"
+#include "common/util.h"
 #include "lib/rdodata.h"
 #include "proto/readout.pb-c.h"
-#include "common/util.h"
 
 #define SLOT	1024u
 #define PAGES	4u
