@@ -1,7 +1,7 @@
 #!/bin/sh
 # Inside the VM (driver-shim/vm/run-vm.sh): readoutd itself acquires from QEMU's
 # edu device through driver-shim, with the edu profile (config/regmaps/edu.yaml,
-# server/dma_edu.c), and subscribers on its streams check every byte.
+# server/dma/dma_edu.c), and subscribers on its streams check every byte.
 #
 #   SHIM_KO   the module to load (readout_shim.ko built for the guest's kernel)
 #   RDO_BIN   readoutd, readoutctl and readout-sub (default: build/bin)
