@@ -24,8 +24,8 @@
 
 #include "card/card.h"
 #include "common/log.h"
-#include "uapi/readout_shim.h"
 #include "common/util.h"
+#include "uapi/readout_shim.h"
 
 #define SHIM_CHUNK_MAX (4u << 20) /* the driver's largest coherent chunk */
 #define SHIM_PAGE      4096u

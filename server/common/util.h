@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RDO_ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+#define RDO_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The struct of `type` whose `member` is at `ptr`: a backend's state from its embedded base. */
 #ifndef container_of

@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "common/log.h"
-#include "core/ring.h"
 #include "common/util.h"
+#include "core/ring.h"
 
 #define EVENT_SLOTS 64
 

@@ -179,8 +179,8 @@ int rdo_zsock_bind_all(void *sock, const struct rdo_zsock_policy *p, const char 
 		for (size_t i = 0; i < in->n; i++) {
 			if (rdo_zsock_needs_curve(p, in->ep[i]) != curve)
 				continue;
-			int rc = rdo_zsock_bind(sock, p, what, in->ep[i], out->ep[i],
-						RDO_ENDPOINT_MAX);
+			int rc =
+			    rdo_zsock_bind(sock, p, what, in->ep[i], out->ep[i], RDO_ENDPOINT_MAX);
 			if (rc)
 				return rc;
 		}

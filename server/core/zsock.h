@@ -28,10 +28,10 @@
  * rdo_zsock_policy_init's: only local endpoints bind.
  */
 struct rdo_zsock_policy {
-	bool curve;			       /* `secret` is set: CURVE endpoints may bind */
-	bool curve_loopback;		       /* loopback tcp needs CURVE too */
-	uint8_t secret[RDO_ZSOCK_KEY_BYTES];   /* the server's secret key when `curve` */
-	unsigned ipc_mode;		       /* what an ipc socket file's mode becomes */
+	bool curve;			     /* `secret` is set: CURVE endpoints may bind */
+	bool curve_loopback;		     /* loopback tcp needs CURVE too */
+	uint8_t secret[RDO_ZSOCK_KEY_BYTES]; /* the server's secret key when `curve` */
+	unsigned ipc_mode;		     /* what an ipc socket file's mode becomes */
 };
 
 /* No CURVE (local endpoints only), ipc socket files mode 0660. */

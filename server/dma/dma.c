@@ -12,13 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dma/dma_proto.h"
-#include "core/events.h"
-#include "common/log.h"
-#include "core/pool.h"
 #include "card/regmap.h"
-#include "core/sink.h"
+#include "common/log.h"
 #include "common/util.h"
+#include "core/events.h"
+#include "core/pool.h"
+#include "core/sink.h"
+#include "dma/dma_proto.h"
 
 #define STALL_NS	2000000000ull
 #define HOUSEKEEPING_NS 100000000ull

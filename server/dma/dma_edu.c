@@ -19,11 +19,11 @@
  */
 #include <errno.h>
 
-#include "dma/dma_proto.h"
+#include "card/regmap.h"
 #include "common/log.h"
 #include "common/page.h"
-#include "card/regmap.h"
 #include "common/util.h"
+#include "dma/dma_proto.h"
 
 #define EDU_BUFFER	 0x40000u
 #define EDU_BUFFER_SIZE	 4096u

@@ -17,8 +17,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-#include "dma/dma.h"
 #include "core/pool.h"
+#include "dma/dma.h"
 
 struct rdo_regmap;
 

@@ -10,10 +10,10 @@
 #include <errno.h>
 #include <string.h>
 
-#include "dma/dma_proto.h"
-#include "common/log.h"
 #include "card/regmap.h"
 #include "card/superpage_proto.h"
+#include "common/log.h"
+#include "dma/dma_proto.h"
 
 #define MAX_DEPTH 1024u
 

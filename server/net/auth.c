@@ -14,8 +14,8 @@
 
 #include "common/keys.h"
 #include "common/log.h"
-#include "core/zsock.h"
 #include "common/util.h"
+#include "core/zsock.h"
 
 #define ZAP_ENDPOINT	"inproc://zeromq.zap.01"
 #define ZAP_MAX_FRAMES	8

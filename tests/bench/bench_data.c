@@ -86,7 +86,7 @@ static int drain_sample(struct rdo_daemon *d, struct drain_sample *s)
 /*
  * Superpages a second through the pool with no sinks, and the CPU the
  * server spends per GB of it. There is no honest plain-C baseline for the
- * CPU: a loop popping and pushing indices through server/ring.h costs tens
+ * CPU: a loop popping and pushing indices through server/core/ring.h costs tens
  * of nanoseconds and says nothing about the register protocol the DMA thread
  * runs per superpage. So the baseline is the same figure with the emulator
  * thread included, and the ratio is the server's share of the CPU the

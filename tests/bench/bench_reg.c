@@ -40,8 +40,8 @@
 
 #include "bench/benchlib.h"
 #include "common/keys.h"
-#include "lib/rdoclient.h"
 #include "common/util.h"
+#include "lib/rdoclient.h"
 
 #define DEFAULT_N  100000
 #define WARMUP	   1000

@@ -1,5 +1,5 @@
 /*
- * readoutd's disk writer (the writer sink, server/disk.c on server/writer.c)
+ * readoutd's disk writer (the writer sink, server/sinks/disk.c on server/common/writer.c)
  * next to fio writing the same way, measured in the same run.
  *
  * Local writer: a readoutd on the emulated card writes every superpage into

@@ -26,11 +26,11 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "common/rdofile.h"
+#include "common/util.h"
 #include "harness.h"
 #include "lib/rdodata.h"
-#include "common/rdofile.h"
 #include "proto/readout.pb-c.h"
-#include "common/util.h"
 
 #define PAGE 8192u /* the default DMA page slot: every page is full size */
 

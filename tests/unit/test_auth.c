@@ -20,11 +20,12 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "net/auth.h"
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "core/zsock.h"
+#include "unit/log_capture.h"
+#include "net/auth.h"
 
 #define ACCEPT_MS 5000 /* a message that must arrive */
 #define REFUSE_MS 700  /* how long one that must not is waited for */
@@ -33,8 +34,7 @@ struct pair {
 	char pub[41], sec[41];
 };
 
-static char dir[64], server_key[PATH_MAX], keys_file[PATH_MAX], log_file[PATH_MAX];
-static int saved_stderr = -1, log_fd = -1;
+static char dir[64], server_key[PATH_MAX], keys_file[PATH_MAX];
 static struct pair server, alice, bob, eve;
 static void *zctx, *router;
 static struct rdo_auth *auth;
@@ -70,15 +70,6 @@ static void write_server_key(mode_t mode)
 		   server.pub, server.sec);
 }
 
-/* Everything the server logged since setup. */
-static const char *logged(void)
-{
-	static char text[64 * 1024];
-	ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
-	text[n > 0 ? n : 0] = '\0';
-	return text;
-}
-
 static unsigned count(const char *hay, const char *needle)
 {
 	unsigned n = 0;
@@ -87,16 +78,12 @@ static unsigned count(const char *hay, const char *needle)
 	return n;
 }
 
-#define assert_logged(needle)                                                                      \
-	cr_assert(strstr(logged(), needle), "the log lacks \"%s\":\n%s", needle, logged())
-
 static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/rdo-test-auth-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(server_key, sizeof(server_key), "%s/server.key", dir);
 	snprintf(keys_file, sizeof(keys_file), "%s/authorized_keys", dir);
-	snprintf(log_file, sizeof(log_file), "%s/log", dir);
 	keypair(&server);
 	keypair(&alice);
 	keypair(&bob);
@@ -105,11 +92,7 @@ static void setup(void)
 	write_file(keys_file, 0644,
 		   "# who may connect\n\noperator %s alice@daq01\nmonitor  %s bob\n", alice.pub,
 		   bob.pub);
-	log_fd = open(log_file, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	cr_assert_geq(log_fd, 0);
-	saved_stderr = dup(STDERR_FILENO);
-	dup2(log_fd, STDERR_FILENO);
-	rdo_log_set_level(LOG_INFO);
+	log_capture_start(dir);
 	zctx = zmq_ctx_new();
 	cr_assert_not_null(zctx);
 }
@@ -126,12 +109,7 @@ static void teardown(void)
 	if (zctx)
 		zmq_ctx_term(zctx);
 	zctx = NULL;
-	if (saved_stderr >= 0) {
-		dup2(saved_stderr, STDERR_FILENO);
-		close(saved_stderr);
-	}
-	saved_stderr = -1;
-	close(log_fd);
+	log_capture_stop();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	cr_expect_eq(system(cmd), 0);
@@ -171,7 +149,8 @@ static void start(const struct rdo_auth_opts *o)
 	struct rdo_endpoints in = {0}, out;
 	rdo_endpoints_add(&in, "tcp://0.0.0.0:*");
 	rdo_endpoints_add(&in, "tcp://127.0.0.1:*");
-	cr_assert_eq(rdo_zsock_bind_all(router, rdo_auth_policy(auth), "control", &in, &out), 0, "%s", logged());
+	cr_assert_eq(rdo_zsock_bind_all(router, rdo_auth_policy(auth), "control", &in, &out), 0,
+		     "%s", logged());
 	cr_assert_eq(out.n, 2);
 	cr_assert(strncmp(out.ep[0], "tcp://0.0.0.0:", 14) == 0, "%s", out.ep[0]);
 	cr_assert(strncmp(out.ep[1], "tcp://127.0.0.1:", 16) == 0, "%s", out.ep[1]);
@@ -735,8 +714,11 @@ Test(auth, plain_after_curve_on_one_socket_refused)
 	void *s = zmq_socket(zctx, ZMQ_ROUTER);
 	clients[nclients++] = s;
 	char bound[RDO_ENDPOINT_MAX];
-	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://0.0.0.0:*", bound, sizeof(bound)), 0);
-	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://127.0.0.1:*", bound, sizeof(bound)),
+	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://0.0.0.0:*", bound,
+				    sizeof(bound)),
+		     0);
+	cr_assert_eq(rdo_zsock_bind(s, rdo_auth_policy(auth), "control", "tcp://127.0.0.1:*", bound,
+				    sizeof(bound)),
 		     -EINVAL);
 	assert_logged("bind the local endpoints first");
 }

@@ -6,9 +6,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/events.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "core/events.h"
 
 #define SLOTS 64 /* EVENT_SLOTS in events.c: what the queue holds */
 

@@ -11,10 +11,10 @@
 #include <zmq.h>
 
 #include "common/keys.h"
+#include "common/util.h"
 #include "lib/rdoclient.h"
 #include "lib/rdodata.h"
 #include "proto/readout.pb-c.h"
-#include "common/util.h"
 
 static char dir[] = "/tmp/rdo-test-keys-XXXXXX";
 

@@ -2,9 +2,9 @@
 #include <errno.h>
 #include <stdint.h>
 
+#include "common/util.h"
 #include "core/ring.h"
 #include "stress/scenario.h"
-#include "common/util.h"
 
 static struct rdo_ring ring_of(size_t capacity)
 {

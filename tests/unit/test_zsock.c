@@ -19,9 +19,9 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "core/zsock.h"
+#include "unit/log_capture.h"
 
-static char dir[64], log_file[PATH_MAX];
-static int saved_stderr = -1, log_fd = -1;
+static char dir[64];
 static void *zctx;
 static void *socks[8];
 static unsigned nsocks;
@@ -30,12 +30,7 @@ static void setup(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/rdo-test-zsock-XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
-	snprintf(log_file, sizeof(log_file), "%s/log", dir);
-	log_fd = open(log_file, O_RDWR | O_CREAT | O_TRUNC, 0600);
-	cr_assert_geq(log_fd, 0);
-	saved_stderr = dup(STDERR_FILENO);
-	dup2(log_fd, STDERR_FILENO);
-	rdo_log_set_level(LOG_INFO);
+	log_capture_start(dir);
 	zctx = zmq_ctx_new();
 	cr_assert_not_null(zctx);
 }
@@ -46,28 +41,13 @@ static void teardown(void)
 		zmq_close(socks[i]);
 	nsocks = 0;
 	zmq_ctx_term(zctx);
-	dup2(saved_stderr, STDERR_FILENO);
-	close(saved_stderr);
-	close(log_fd);
+	log_capture_stop();
 	char cmd[PATH_MAX + 16];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	cr_expect_eq(system(cmd), 0);
 }
 
 TestSuite(zsock, .init = setup, .fini = teardown);
-
-/* Everything zsock logged since setup. */
-static const char *logged(void)
-{
-	static char text[16 * 1024];
-	fflush(stderr);
-	ssize_t n = pread(log_fd, text, sizeof(text) - 1, 0);
-	text[n > 0 ? n : 0] = '\0';
-	return text;
-}
-
-#define assert_logged(needle)                                                                      \
-	cr_assert(strstr(logged(), needle), "the log lacks \"%s\":\n%s", needle, logged())
 
 static void *new_socket(int type)
 {
@@ -139,14 +119,14 @@ Test(zsock, plain_policy_binds_local_and_refuses_public)
 {
 	void *s = new_socket(ZMQ_ROUTER);
 	char bound[RDO_ENDPOINT_MAX];
-	cr_assert_eq(rdo_zsock_bind(s, NULL, "status stream", "tcp://0.0.0.0:*", bound,
-				    sizeof(bound)),
-		     -EPERM);
+	cr_assert_eq(
+	    rdo_zsock_bind(s, NULL, "status stream", "tcp://0.0.0.0:*", bound, sizeof(bound)),
+	    -EPERM);
 	assert_logged("status stream: binding tcp://0.0.0.0:* needs CURVE: set "
 		      "security.server_key and security.authorized_keys in the config");
-	cr_assert_eq(rdo_zsock_bind(s, NULL, "status stream", "tcp://127.0.0.1:*", bound,
-				    sizeof(bound)),
-		     0, "%s", logged());
+	cr_assert_eq(
+	    rdo_zsock_bind(s, NULL, "status stream", "tcp://127.0.0.1:*", bound, sizeof(bound)), 0,
+	    "%s", logged());
 	cr_assert(strncmp(bound, "tcp://127.0.0.1:", 16) == 0, "%s", bound);
 	cr_assert_neq(strcmp(bound, "tcp://127.0.0.1:*"), 0, "the wildcard port was not resolved");
 	cr_assert_eq(mechanism(s), ZMQ_NULL);
@@ -209,9 +189,9 @@ Test(zsock, zap_domain_is_the_surfaces_first_word)
 	struct rdo_zsock_policy p = curve_policy();
 	void *s = new_socket(ZMQ_XPUB);
 	char bound[RDO_ENDPOINT_MAX];
-	cr_assert_eq(rdo_zsock_bind(s, &p, "lossless stream", "tcp://0.0.0.0:*", bound,
-				    sizeof(bound)),
-		     0, "%s", logged());
+	cr_assert_eq(
+	    rdo_zsock_bind(s, &p, "lossless stream", "tcp://0.0.0.0:*", bound, sizeof(bound)), 0,
+	    "%s", logged());
 	char domain[64];
 	size_t len = sizeof(domain);
 	cr_assert_eq(zmq_getsockopt(s, ZMQ_ZAP_DOMAIN, domain, &len), 0);
@@ -233,8 +213,8 @@ Test(zsock, ipc_socket_gets_the_policys_mode)
 	cr_assert_eq(st.st_mode & 07777, 0660, "mode %04o", st.st_mode & 07777);
 	p.ipc_mode = 0600;
 	snprintf(ep, sizeof(ep), "ipc://%s/b", dir);
-	cr_assert_eq(rdo_zsock_bind(new_socket(ZMQ_PUB), &p, "status", ep, bound, sizeof(bound)),
-		     0, "%s", logged());
+	cr_assert_eq(rdo_zsock_bind(new_socket(ZMQ_PUB), &p, "status", ep, bound, sizeof(bound)), 0,
+		     "%s", logged());
 	cr_assert_eq(stat(bound + 6, &st), 0, "%s", bound);
 	cr_assert_eq(st.st_mode & 07777, 0600, "mode %04o", st.st_mode & 07777);
 }
@@ -244,12 +224,12 @@ Test(zsock, ipc_path_of_a_live_server_refused)
 {
 	char ep[128], bound[RDO_ENDPOINT_MAX];
 	snprintf(ep, sizeof(ep), "ipc://%s/ctl", dir);
-	cr_assert_eq(rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", ep, bound,
-				    sizeof(bound)),
-		     0, "%s", logged());
-	cr_assert_eq(rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", ep, bound,
-				    sizeof(bound)),
-		     -EADDRINUSE);
+	cr_assert_eq(
+	    rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", ep, bound, sizeof(bound)), 0,
+	    "%s", logged());
+	cr_assert_eq(
+	    rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", ep, bound, sizeof(bound)),
+	    -EADDRINUSE);
 	assert_logged("is in use by another running server: stop it, or bind another path");
 }
 
@@ -261,9 +241,9 @@ Test(zsock, tcp_port_in_use_explained)
 		     0, "%s", logged());
 	char taken[RDO_ENDPOINT_MAX];
 	rdo_strlcpy(taken, bound, sizeof(taken));
-	cr_assert_eq(rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", taken, bound,
-				    sizeof(bound)),
-		     -EADDRINUSE);
+	cr_assert_eq(
+	    rdo_zsock_bind(new_socket(ZMQ_ROUTER), NULL, "control", taken, bound, sizeof(bound)),
+	    -EADDRINUSE);
 	assert_logged("another readoutd running? choose another port");
 }
 
