@@ -73,8 +73,8 @@ DEBS := build-essential pkg-config libzmq3-dev libprotobuf-c-dev protobuf-c-comp
 # The service: sd_notify (libsystemd), the metrics endpoint (libmicrohttpd),
 # systemd-analyze for the unit's check.
 DEBS += libsystemd-dev libmicrohttpd-dev systemd
-# make test's layering check (tests/check-layers).
-DEBS += python3
+# make test's layering check (tests/check-layers) and its tests (pytest).
+DEBS += python3 python3-pytest
 # make shim-test's: QEMU, the kernel it boots and its headers (the module is
 # built against them), sparse, cpio for the VM's initramfs (about 110 MB).
 DEBS += qemu-system-x86 linux-image-amd64 linux-headers-amd64 sparse cpio

@@ -1,4 +1,4 @@
-# The daemon, a folder per layer (tests/layers.conf gives their order):
+# The daemon, a folder per layer (tests/layers gives their order):
 #   server/common   formats and helpers the clients share: libreadout-common.a
 #   server/card ... server/service   the daemon's layers: libreadoutd.a
 # Every source is included by path from the server/ root ("dma/dma.h").

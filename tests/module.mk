@@ -56,9 +56,11 @@ CRITERION_FLAGS ?= --jobs 1
 # The readoutd and readoutctl the integration tests run (make tsan swaps them).
 TEST_DAEMON_DIR ?= $(abspath $(BIN))
 # The layering check (tests/layers, tests/check-layers) first: it reads the
-# sources only.
+# sources only; then its own tests, with Debian's pytest.
+PYTEST ?= pytest-3
 test: binaries $(TESTS) $(STRESS_TESTS)
 	@fail=0; echo "== tests/check-layers"; tests/check-layers || fail=1; \
+	echo "== tests/test_check_layers.py"; $(PYTEST) -q -p no:cacheprovider tests/test_check_layers.py || fail=1; \
 	for t in $(TESTS); do \
 		echo "== $$t"; \
 		RDO_BIN_DIR=$(TEST_DAEMON_DIR) $$t $(CRITERION_FLAGS) || fail=1; \

@@ -51,7 +51,7 @@
 #define RDO_DATA_MAX_CREDITS 4096
 #define RDO_DATA_RUN_END     1 /* rdo_data_wait(): the run stopped */
 
-/* SuperpageHeader.flags, as the card reports them (spelt as server/card.h spells them). */
+/* SuperpageHeader.flags, as the card reports them (spelt as server/card/card.h spells them). */
 #define RDO_SP_PARTIAL	     0x1u /* flushed before it was full (stop, link down) */
 #define RDO_SP_DISCONTINUITY 0x2u /* the card dropped pages on this link before it */
 #define RDO_SP_HEADER_ONLY   0x4u /* payload not written: only the first page header */

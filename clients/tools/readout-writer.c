@@ -1,7 +1,7 @@
 /*
  * readout-writer: write readoutd's lossless stream to .rdo files, on the
  * readout node or on another host. The same writer engine and file format as
- * readoutd's own writer sink (server/writer.h, server/rdofile.h).
+ * readoutd's own writer sink (common/writer.h, common/rdofile.h).
  *
  * Data path: each superpage arrives as a ZeroMQ message, which is not
  * aligned for O_DIRECT; it is copied once into a page-aligned receive buffer,

@@ -643,6 +643,7 @@ int rdo_writer_put(struct rdo_writer *w, const struct rdo_writer_record *r)
 	struct rdo_record_header *h = header_block(b, i);
 	*h = r->h;
 	h->index = w->nindex;
+	h->reserved = 0;
 	if (!r->have_crc)
 		h->payload_crc = rdo_crc32c(0, r->data, h->size);
 	rdo_record_header_seal(h);

@@ -63,8 +63,8 @@ void rdo_writer_opts_init(struct rdo_writer_opts *o);
  * One record to write. Plain value. `h` is its header as the file will hold
  * it: the caller sets what it knows of the superpage (link, flags, size,
  * sequence, timestamp_ns, run, card_pages_dropped, and payload_crc when
- * have_crc); the writer sets the rest (magic, header_size, index, the
- * payload's CRC32C otherwise, crc).
+ * have_crc); the writer sets the rest (magic, header_size, index, reserved,
+ * the payload's CRC32C otherwise, crc).
  */
 struct rdo_writer_record {
 	const void *data; /* RDO_FILE_ALIGN-aligned, readable to rdo_file_padded(h.size) */

@@ -1,6 +1,5 @@
 #include "net/auth.h"
 
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -8,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 
@@ -561,7 +559,7 @@ static void reply(void *zap, zmq_msg_t *request_id, const char *code, const char
 /*
  * One ZAP request (RFC 27): version, request id, domain, address, routing
  * id, mechanism, credentials. The domain is the surface, set per endpoint by
- * rdo_auth_prepare_bind.
+ * the binds (core/zsock.c).
  */
 static void answer(struct rdo_auth *a, zmq_msg_t *f, size_t n, bool oversized)
 {

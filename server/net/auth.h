@@ -50,7 +50,7 @@ const char *rdo_role_name(enum rdo_role r);
 /* The role `s` names (as rdo_role_name), or -EINVAL. */
 int rdo_role_parse(const char *s);
 
-/* The config's security section. Plain value; config.c fills it. */
+/* The config's security section. Plain value; service/config.c fills it. */
 struct rdo_auth_opts {
 	char server_key[PATH_MAX];	/* key pair file, mode 0600; "": no CURVE, local only */
 	char authorized_keys[PATH_MAX]; /* authorised clients; required with server_key */

@@ -55,10 +55,7 @@ void control_sock_close(struct rdo_control *ctl)
 	zmq_close(ctl->router);
 }
 
-/*
- * libzmq unlinks an existing ipc path before binding it, which would silently
- * take the endpoint from a server still running there. Knock first.
- */
+/* Through the security policy of the control's auth (core/zsock.h). */
 int rdo_control_bind(struct rdo_control *ctl, const struct rdo_endpoints *in,
 		     struct rdo_endpoints *bound)
 {

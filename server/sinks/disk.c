@@ -35,16 +35,16 @@ static void disk_run_end(struct rdo_sink *s, uint64_t run)
 			 "next run or a rotation");
 }
 
-/* From the writer, on the sink thread: a record is on disk, or lost. */
+/*
+ * From the writer, on the sink thread: a record is on disk, or lost. What
+ * reached the disk the writer counts itself (disk_stats).
+ */
 static void written(void *cookie, int status, void *arg)
 {
 	struct disk *k = arg;
-	struct rdo_superpage *sp = cookie;
 	if (status)
 		rdo_sink_thread_count_dropped(&k->t, 1);
-	else
-		rdo_sink_thread_count_delivered(&k->t, sp->size);
-	rdo_pool_put(k->t.pool, sp);
+	rdo_pool_put(k->t.pool, cookie);
 }
 
 /*
@@ -96,6 +96,8 @@ static void disk_stats(struct rdo_sink *s, struct rdo_sink_stats *st)
 	*st = (struct rdo_sink_stats){.name = "writer", .kind = RDO_SINK_WRITER};
 	rdo_sink_thread_stats(&k->t, st);
 	rdo_writer_stats(k->w, &st->writer);
+	st->superpages = st->writer.records; /* delivered: on disk */
+	st->bytes = st->writer.bytes;
 	st->queued += st->writer.in_flight;
 	st->consumers = st->writer.state == RDO_WRITER_WRITING;
 }
