@@ -11,9 +11,7 @@ $(COMMON_LIB): $(COMMON_OBJS)
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
 
-SERVER_LAYERS := card core dma sinks net service
-SERVER_SRCS := $(filter-out server/service/main.c, \
-	$(foreach l,$(SERVER_LAYERS),$(wildcard server/$(l)/*.c)))
+SERVER_SRCS := $(filter-out server/common/% server/service/main.c,$(wildcard server/*/*.c))
 SERVER_OBJS := $(SERVER_SRCS:%.c=$(OBJ)/%.o)
 SERVER_LIB := $(BUILD)/lib/libreadoutd.a
 
