@@ -123,3 +123,12 @@ def test_a_file_outside_the_layers_folders_is_refused(tree):
     rc, out = check(tree)
     assert rc == 1
     assert "server/loose.c:1: not in a layer's folder" in out
+
+
+def test_a_malformed_layers_file_is_refused_naming_its_line(tree):
+    with open(tree / "tests" / "layers", "a") as f:
+        f.write("server\n")
+    r = subprocess.run([SCRIPT, str(tree)], capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "expected 'TREE: LAYER...' or 'only LAYER: LAYER...'" in r.stderr
+    assert "tests/layers:" in r.stderr

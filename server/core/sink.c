@@ -56,12 +56,16 @@ __attribute__((noinline)) bool rdo_squeue_push(struct rdo_squeue *q, uint32_t in
 	/* seq_cst: our push before our look at `sleeping`, against the consumer's mirror image */
 	atomic_thread_fence(memory_order_seq_cst);
 	/* fenced above; the exchange lets only the first pusher pay for the wake-up */
-	if (atomic_exchange_explicit(&q->sleeping, false, memory_order_relaxed)) {
-		uint64_t one = 1;
-		ssize_t n = write(q->fd, &one, sizeof(one));
-		(void)n; /* EAGAIN: the counter is already non-zero, the wake-up stands */
-	}
+	if (atomic_exchange_explicit(&q->sleeping, false, memory_order_relaxed))
+		rdo_squeue_wake(q);
 	return true;
+}
+
+void rdo_squeue_wake(struct rdo_squeue *q)
+{
+	uint64_t one = 1;
+	ssize_t n = write(q->fd, &one, sizeof(one));
+	(void)n; /* EAGAIN: the counter is already non-zero, the wake-up stands */
 }
 
 bool rdo_squeue_pop(struct rdo_squeue *q, uint32_t *index)
@@ -246,9 +250,7 @@ void rdo_sink_thread_stop(struct rdo_sink_thread *t)
 	if (!t->started)
 		return;
 	atomic_store_explicit(&t->quit, true, memory_order_release); /* a flag */
-	uint64_t one = 1;
-	ssize_t n = write(rdo_squeue_fd(&t->q), &one, sizeof(one));
-	(void)n; /* EAGAIN: a wake-up is pending already; else the thread wakes within a tick */
+	rdo_squeue_wake(&t->q); /* whether it sleeps or not: it looks at `quit` next */
 	pthread_join(t->thread, NULL);
 	t->started = false;
 }

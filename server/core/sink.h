@@ -116,6 +116,8 @@ bool rdo_squeue_pop(struct rdo_squeue *q, uint32_t *index);
 bool rdo_squeue_sleep(struct rdo_squeue *q);
 /* After the poll: clear the wake-up. */
 void rdo_squeue_woken(struct rdo_squeue *q);
+/* Wake the consumer whether or not it announced sleep: for a stop it must see at once. */
+void rdo_squeue_wake(struct rdo_squeue *q);
 int rdo_squeue_fd(const struct rdo_squeue *q);
 size_t rdo_squeue_count(const struct rdo_squeue *q);
 
@@ -167,7 +169,7 @@ struct rdo_sink_thread_ops {
 /* The longest a sink's thread sleeps: the resolution of its timers and retries. */
 #define RDO_SINK_TICK_MS 100
 
-/* Embedded in the sink; its fields are the functions' below. */
+/* Embedded in the sink. The sink may read `pool`; the other fields are the functions' below. */
 struct rdo_sink_thread {
 	const struct rdo_sink_thread_ops *ops;
 	const char *name; /* for the log: "live stream" */
